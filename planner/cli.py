@@ -1,0 +1,298 @@
+"""The ``planner`` command: parse flags, call the library, render. No modelling here."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from planner.errors import PlannerError
+from planner.report.fmt import gib, seconds, si
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Capacity planner and cost optimiser for LLM inference serving.")
+hardware_app = typer.Typer(no_args_is_help=True, help="Accelerators in the hardware database.")
+models_app = typer.Typer(no_args_is_help=True, help="Models in the model database.")
+app.add_typer(hardware_app, name="hardware")
+app.add_typer(models_app, name="models")
+
+# Not a terminal (pipes, CI logs): rich would wrap at 80 columns; give tables room instead.
+out = Console() if sys.stdout.isatty() else Console(width=160)
+err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=1000)
+_STATE: dict[str, Any] = {"hardware_paths": []}
+
+
+def _jsonable(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(_clean(data), indent=2, default=_jsonable) + "\n")
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def guarded(fn: F) -> F:
+    """Turn library errors into one line on stderr and exit code 2; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except PlannerError as exc:
+            fail(str(exc))
+        except (OSError, ValueError) as exc:
+            fail(f"{exc.__class__.__name__}: {' '.join(str(exc).split())}")
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
+            fail(f"internal error ({exc.__class__.__name__}: {' '.join(str(exc).split())}); "
+                 "please report it with the command you ran", 3)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _hw():
+    from planner.hardware import load_hardware
+
+    return load_hardware(_STATE["hardware_paths"])
+
+
+@app.callback()
+def _main(
+    hardware_path: list[Path] = typer.Option(
+        [], "--hardware-path", help="Extra accelerator YAML file or folder (repeatable); same id replaces."
+    ),
+) -> None:
+    _STATE["hardware_paths"] = list(hardware_path)
+
+
+# --------------------------------------------------------------------------------------
+# hardware
+# --------------------------------------------------------------------------------------
+@hardware_app.command("list")
+@guarded
+def hardware_list(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """List accelerators with memory, bandwidth, peaks, links and price."""
+    db = _hw()
+    if as_json:
+        print_json([a.to_dict() for a in db])
+        return
+    table = Table(title=f"{len(db)} accelerators", show_lines=False)
+    for col in ("id", "vendor", "memory", "HBM BW", "bf16", "fp8", "fp4", "scale-up", "domain", "TDP", "$/h"):
+        table.add_column(col, justify="left" if col in ("id", "vendor", "scale-up") else "right")
+    for a in sorted(db, key=lambda x: (x.vendor, x.id)):
+        pk = a.peak_flops
+        table.add_row(
+            a.id, a.vendor, gib(a.memory_bytes), si(a.mem_bw_bytes_per_s, "B/s"),
+            si(pk.get("bf16", pk.get("fp16", 0)), "FLOP/s"),
+            si(pk["fp8"], "FLOP/s") if "fp8" in pk else "-",
+            si(pk["fp4"], "FLOP/s") if "fp4" in pk else "-",
+            si(a.scaleup_bw_bytes_per_s, "B/s"), str(a.scaleup_domain), f"{a.tdp_w:.0f} W",
+            f"{a.price_per_hour:.2f}",
+        )
+    out.print(table)
+
+
+@hardware_app.command("show")
+@guarded
+def hardware_show(gpu: str = typer.Argument(..., help="Accelerator id or alias."),
+                  as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every figure of one accelerator, with its source."""
+    a = _hw().get(gpu)
+    if as_json:
+        print_json(a.to_dict())
+        return
+    table = Table(title=f"{a.name} ({a.id})", show_header=True)
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    table.add_column("source", overflow="fold")
+    src = a.sources
+    table.add_row("memory", gib(a.memory_bytes), src.get("memory_gib", ""))
+    table.add_row("HBM bandwidth", si(a.mem_bw_bytes_per_s, "B/s"), src.get("mem_bw_tb_per_s", ""))
+    for dtype, val in a.peak_flops.items():
+        table.add_row(f"dense {dtype}", si(val, "FLOP/s"), src.get("peak_tflops_dense", ""))
+    table.add_row("scale-up", f"{a.scaleup_link}, {si(a.scaleup_bw_bytes_per_s, 'B/s')}/dir, "
+                  f"{a.scaleup_domain} GPUs", src.get("scaleup", ""))
+    table.add_row("scale-out", si(a.scaleout_bw_bytes_per_s, "B/s"), src.get("scaleout_bw_gb_per_s", ""))
+    table.add_row("TDP", f"{a.tdp_w:.0f} W", src.get("tdp_w", ""))
+    table.add_row("price", f"${a.price_per_hour:.2f}/GPU-h ({a.price_date})", a.price_source)
+    out.print(table)
+    if a.notes:
+        out.print(f"[dim]{a.notes}[/]")
+
+
+# --------------------------------------------------------------------------------------
+# models
+# --------------------------------------------------------------------------------------
+@models_app.command("list")
+@guarded
+def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List models with derived parameter counts and attention kind."""
+    from planner.models import default_models
+
+    db = default_models()
+    if as_json:
+        print_json([{k: v for k, v in m.to_dict().items()
+                     if k in ("id", "name", "aliases", "hf_repo", "params", "active_params", "attention", "moe",
+                              "layers", "kv_bytes_per_token_bf16", "max_context")} for m in db])
+        return
+    table = Table(title=f"{len(db)} models")
+    for col in ("id", "params", "active", "attention", "MoE", "layers", "KV/token (bf16)", "context"):
+        table.add_column(col, justify="left" if col in ("id", "attention") else "right")
+    for m in sorted(db, key=lambda x: x.id):
+        table.add_row(m.id, f"{m.params / 1e9:.1f} B", f"{m.active_params / 1e9:.1f} B", m.attention,
+                      f"{m.n_experts}x top-{m.top_k}" if m.is_moe else "-", str(m.n_layers),
+                      f"{m.kv_bytes_per_token(2.0) / 1024:.0f} KiB", f"{m.max_context:,}")
+    out.print(table)
+
+
+@models_app.command("show")
+@guarded
+def models_show(model: str = typer.Argument(..., help="Model id, alias, HF repo id or path to config.json."),
+                as_json: bool = typer.Option(False, "--json")) -> None:
+    """Architecture, derived parameter counts and KV bytes of one model."""
+    from planner.models import get_model
+
+    m = get_model(model)
+    data = m.to_dict()
+    if as_json:
+        print_json(data)
+        return
+    table = Table(title=f"{m.name} ({m.id})")
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    for k, v in data.items():
+        if isinstance(v, float) and k.endswith("params"):
+            v = f"{v / 1e9:.2f} B"
+        table.add_row(k, str(v))
+    out.print(table)
+
+
+# --------------------------------------------------------------------------------------
+# memory and roofline
+# --------------------------------------------------------------------------------------
+_MODEL = typer.Option(..., "--model", "-m", help="Model id, alias, HF repo id or config.json path.")
+_GPU = typer.Option(..., "--gpu", "-g", help="Accelerator id or alias.")
+_TP = typer.Option(1, "--tp", min=1, help="Tensor-parallel degree.")
+_PP = typer.Option(1, "--pp", min=1, help="Pipeline-parallel degree.")
+_EP = typer.Option(1, "--ep", min=1, help="Expert-parallel degree (divides TP).")
+_PREC = typer.Option("bf16", "--precision", "-p", help="Weight dtype: bf16 fp16 fp8 int8 int4 fp4.")
+_KV = typer.Option(None, "--kv-dtype", help="KV-cache dtype: bf16 fp16 fp8 int8 fp4 (default: 16-bit).")
+_ENGINE = typer.Option("vllm", "--engine", "-e", help="Engine profile (vllm, sglang, trtllm, ideal) or YAML.")
+_JSON = typer.Option(False, "--json", help="Machine-readable output.")
+
+
+@app.command("memory")
+@guarded
+def memory_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = _PP, ep: int = _EP,
+               precision: str = _PREC, kv_dtype: str | None = _KV, engine: str = _ENGINE,
+               min_kv_tokens: int = typer.Option(2048, "--min-kv-tokens", min=1,
+                                                 help="KV tokens that must fit for 'fits'."),
+               as_json: bool = _JSON) -> None:
+    """Weights, KV bytes per token and KV capacity per GPU; whether the model fits."""
+    from planner.api import memory
+
+    mp = memory(model, gpu, tp=tp, pp=pp, ep=ep, precision=precision, kv_dtype=kv_dtype, engine=engine,
+                min_kv_tokens=min_kv_tokens, hardware_db=_hw())
+    if as_json:
+        print_json(mp.to_dict())
+        return
+    table = Table(title=f"memory per GPU ({mp.gpus} GPUs)")
+    table.add_column("item")
+    table.add_column("value", justify="right")
+    table.add_row("HBM", gib(mp.memory_bytes_per_gpu))
+    table.add_row("usable", gib(mp.usable_bytes_per_gpu))
+    table.add_row("weights", gib(mp.weights_bytes_per_gpu))
+    table.add_row("weights (whole model)", gib(mp.weights_bytes_total))
+    table.add_row("activations", gib(mp.activation_bytes_per_gpu))
+    table.add_row("runtime overhead", gib(mp.overhead_bytes_per_gpu))
+    table.add_row("KV room", gib(mp.kv_room_bytes_per_gpu))
+    table.add_row("KV bytes/token (model)", f"{mp.kv_bytes_per_token:,.0f} B")
+    table.add_row("KV bytes/token (per GPU)", f"{mp.kv_bytes_per_token_per_gpu:,.0f} B")
+    table.add_row("max KV tokens", f"{mp.max_kv_tokens:,}")
+    table.add_row("fits", "[green]yes[/]" if mp.fits else "[red]no[/]")
+    out.print(table)
+    out.print(mp.reason)
+
+
+@app.command("roofline")
+@guarded
+def roofline_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = _PP, ep: int = _EP,
+                 precision: str = _PREC, kv_dtype: str | None = _KV, engine: str = _ENGINE,
+                 phase: str = typer.Option("decode", "--phase", help="prefill or decode."),
+                 batch: int = typer.Option(1, "--batch", "-b", min=1, help="Sequences in the step."),
+                 context: int = typer.Option(1024, "--context", "-c", min=1,
+                                             help="Prefill length, or cached tokens per sequence in decode."),
+                 chunk: int | None = typer.Option(None, "--chunk", min=1, help="Prefill chunk (last chunk)."),
+                 as_json: bool = _JSON) -> None:
+    """Per-operator roofline of one step: FLOPs, bytes, intensity, bound, time."""
+    from planner.api import roofline
+
+    st = roofline(model, gpu, phase=phase, batch=batch, context=context, tp=tp, pp=pp, ep=ep,
+                  precision=precision, kv_dtype=kv_dtype, engine=engine, chunk=chunk, hardware_db=_hw())
+    rows = [{
+        "op": t.op.name, "kind": t.op.kind, "dtype": t.op.dtype, "flops": t.op.flops, "bytes": t.op.bytes,
+        "comm_bytes": t.op.comm_bytes * t.op.launches, "intensity": t.op.intensity if t.op.bytes else None,
+        "bound": t.bound, "time_s": t.time_s,
+    } for t in st.ops]
+    summary = {"phase": phase, "batch": batch, "context": context, "gemm_dtype": st.gemm_dtype,
+               "attention_dtype": st.attn_dtype, "stage_s": st.stage_s, "step_s": st.step_s,
+               "micro_batches": st.micro_batches, "bound": st.bound,
+               "tokens_per_s": (batch * (context if phase == "prefill" else 1)) / st.step_s}
+    if as_json:
+        print_json({"ops": rows, **summary})
+        return
+    table = Table(title=f"{phase} step: batch {batch}, context {context} (one stage, per GPU)")
+    for col in ("op", "dtype", "FLOPs", "bytes", "FLOP/B", "bound", "time", "share"):
+        table.add_column(col, justify="left" if col in ("op", "dtype", "bound") else "right")
+    total = st.stage_s or 1.0
+    for r in rows:
+        inten = r["intensity"]
+        table.add_row(r["op"], r["dtype"], si(r["flops"], "FLOP"), si(r["bytes"] or r["comm_bytes"], "B"),
+                      "-" if inten is None else f"{inten:,.1f}", r["bound"], seconds(r["time_s"]),
+                      f"{100 * r['time_s'] / total:.1f}%")
+    out.print(table)
+    out.print(f"stage {seconds(st.stage_s)}, step {seconds(st.step_s)} (incl. engine overhead, "
+              f"{pp} stage(s)); bound: {st.bound}; {summary['tokens_per_s']:,.0f} tokens/s")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,266 @@
+"""Accelerators: the ``Accelerator`` value and the loader of ``hardware_db/*.yaml``.
+
+Files state figures in the units vendors quote (GiB, TB/s, dense TFLOP/s, GB/s); the
+loader converts them to SI once (bytes, bytes/s, FLOP/s) so nothing downstream converts.
+Every figure must carry a source under ``sources:``; a missing or ill-typed field fails
+with the file name, the field and what was expected. Users add accelerators by pointing
+at their own YAML file or folder (``--hardware-path`` or ``$PLANNER_HARDWARE_PATH``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from planner._yaml import integer, load_yaml, number, text
+from planner.errors import InputError, PlannerError
+from planner.names import build_index, fold, resolve
+from planner.paths import data_dir
+
+GIB = 2**30
+DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")
+FAMILIES = (
+    "ampere", "ada", "hopper", "blackwell", "cdna2", "cdna3", "cdna4", "ascend-a2", "ascend-a3", "gaudi3",
+)
+VENDORS = ("NVIDIA", "AMD", "Huawei", "Intel", "Other")
+_FIGURES = ("memory_gib", "mem_bw_tb_per_s", "peak_tflops_dense", "scaleup", "scaleout_bw_gb_per_s", "tdp_w")
+_KEYS = {
+    "id", "name", "vendor", "family", "aliases", "price", "sources", "notes", *_FIGURES,
+}
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """One accelerator (GPU/NPU) as a package the scheduler counts as one device.
+
+    All figures are SI: bytes, bytes/s (one direction for links), FLOP/s (dense), watts,
+    US dollars per device-hour.
+    """
+
+    id: str
+    name: str
+    vendor: str
+    family: str
+    memory_bytes: float
+    mem_bw_bytes_per_s: float
+    peak_flops: Mapping[str, float]
+    scaleup_link: str
+    scaleup_bw_bytes_per_s: float
+    scaleup_domain: int
+    scaleout_bw_bytes_per_s: float
+    tdp_w: float
+    price_per_hour: float
+    price_date: str
+    price_source: str
+    aliases: tuple[str, ...] = ()
+    sources: Mapping[str, str] = field(default_factory=dict)
+    notes: str = ""
+    path: str = ""
+
+    def supports(self, dtype: str) -> bool:
+        """True when the matrix units run ``dtype`` natively."""
+        return dtype in self.peak_flops
+
+    def peak_flops_for(self, dtype: str) -> float:
+        """Dense peak FLOP/s of ``dtype``; raises when the hardware lacks it."""
+        try:
+            return self.peak_flops[dtype]
+        except KeyError:
+            raise PlannerError(
+                f"{self.id} has no {dtype} matrix units (has: {', '.join(self.peak_flops)})"
+            ) from None
+
+    def with_price(self, price_per_hour: float, source: str = "user override") -> Accelerator:
+        """A copy with another price (scenario price overrides)."""
+        from dataclasses import replace
+
+        return replace(self, price_per_hour=price_per_hour, price_source=source)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict (SI units), the schema of ``planner hardware list --json``."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "vendor": self.vendor,
+            "family": self.family,
+            "aliases": list(self.aliases),
+            "memory_bytes": self.memory_bytes,
+            "mem_bw_bytes_per_s": self.mem_bw_bytes_per_s,
+            "peak_flops": dict(self.peak_flops),
+            "scaleup_link": self.scaleup_link,
+            "scaleup_bw_bytes_per_s": self.scaleup_bw_bytes_per_s,
+            "scaleup_domain": self.scaleup_domain,
+            "scaleout_bw_bytes_per_s": self.scaleout_bw_bytes_per_s,
+            "tdp_w": self.tdp_w,
+            "price_per_hour": self.price_per_hour,
+            "price_date": self.price_date,
+            "price_source": self.price_source,
+            "sources": dict(self.sources),
+            "notes": self.notes,
+        }
+
+
+def parse_accelerator(raw: Any, where: str) -> Accelerator:
+    """Validate one parsed YAML document and convert it to SI units."""
+    if not isinstance(raw, dict):
+        raise PlannerError(f"{where}: expected a mapping of fields, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - _KEYS)
+    if unknown:
+        import difflib
+
+        hints = [difflib.get_close_matches(k, sorted(_KEYS), n=1) for k in unknown]
+        did = "; ".join(f"{k} (did you mean {h[0]}?)" if h else k for k, h in zip(unknown, hints))
+        raise PlannerError(f"{where}: unknown field {did}")
+    for key in ("id", "name", "vendor", "family", *_FIGURES, "price", "sources"):
+        if key not in raw:
+            raise InputError(key, "a value (required field is missing)", where=where)
+    ident = text(raw["id"], "id", where)
+    vendor = text(raw["vendor"], "vendor", where)
+    if vendor not in VENDORS:
+        raise InputError("vendor", f"one of {', '.join(VENDORS)}", vendor, where=where)
+    family = text(raw["family"], "family", where)
+    if family not in FAMILIES:
+        raise InputError("family", f"one of {', '.join(FAMILIES)}", family, where=where)
+    aliases = raw.get("aliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise InputError("aliases", "a list of strings", aliases, where=where)
+
+    peaks_raw = raw["peak_tflops_dense"]
+    if not isinstance(peaks_raw, dict) or not peaks_raw:
+        raise InputError("peak_tflops_dense", f"a mapping dtype -> TFLOP/s with keys from {DTYPES}",
+                         peaks_raw, where=where)
+    peaks: dict[str, float] = {}
+    for dtype, val in peaks_raw.items():
+        if dtype not in DTYPES:
+            raise InputError(f"peak_tflops_dense.{dtype}", f"a dtype among {', '.join(DTYPES)}", where=where)
+        peaks[dtype] = number(val, f"peak_tflops_dense.{dtype}", where) * 1e12
+    if "bf16" not in peaks and "fp16" not in peaks:
+        raise InputError("peak_tflops_dense", "at least a bf16 or fp16 figure", where=where)
+
+    up = raw["scaleup"]
+    if not isinstance(up, dict):
+        raise InputError("scaleup", "a mapping with link, bw_gb_per_s, domain_size", up, where=where)
+    for key in ("link", "bw_gb_per_s", "domain_size"):
+        if key not in up:
+            raise InputError(f"scaleup.{key}", "a value (required field is missing)", where=where)
+
+    price = raw["price"]
+    if not isinstance(price, dict) or "usd_per_gpu_hour" not in price:
+        raise InputError("price", "a mapping with usd_per_gpu_hour, date, source", price, where=where)
+
+    sources = raw["sources"]
+    if not isinstance(sources, dict):
+        raise InputError("sources", "a mapping field -> source", sources, where=where)
+    for key in _FIGURES:
+        if not isinstance(sources.get(key), str) or not sources[key].strip():
+            raise InputError(f"sources.{key}", "a source for this figure (URL or document)", where=where)
+    if not isinstance(price.get("source"), str) or not price["source"].strip():
+        raise InputError("price.source", "a source for the price", where=where)
+
+    return Accelerator(
+        id=ident,
+        name=text(raw["name"], "name", where),
+        vendor=vendor,
+        family=family,
+        memory_bytes=number(raw["memory_gib"], "memory_gib", where) * GIB,
+        mem_bw_bytes_per_s=number(raw["mem_bw_tb_per_s"], "mem_bw_tb_per_s", where) * 1e12,
+        peak_flops=MappingProxyType(peaks),
+        scaleup_link=text(up["link"], "scaleup.link", where),
+        scaleup_bw_bytes_per_s=number(up["bw_gb_per_s"], "scaleup.bw_gb_per_s", where) * 1e9,
+        scaleup_domain=integer(up["domain_size"], "scaleup.domain_size", where),
+        scaleout_bw_bytes_per_s=number(raw["scaleout_bw_gb_per_s"], "scaleout_bw_gb_per_s", where) * 1e9,
+        tdp_w=number(raw["tdp_w"], "tdp_w", where),
+        price_per_hour=number(price["usd_per_gpu_hour"], "price.usd_per_gpu_hour", where),
+        price_date=str(price.get("date", "")),
+        price_source=price["source"].strip(),
+        aliases=tuple(aliases),
+        sources=MappingProxyType({k: str(v) for k, v in sources.items()}),
+        notes=str(raw.get("notes") or "").strip(),
+        path=where,
+    )
+
+
+def load_accelerator_file(path: Path) -> Accelerator:
+    """Load and validate one hardware YAML file."""
+    return parse_accelerator(load_yaml(path, "hardware file"), str(path))
+
+
+def _yaml_files(path: Path) -> list[Path]:
+    path = Path(path)
+    if path.is_dir():
+        files = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+        if not files:
+            raise PlannerError(f"hardware folder {path}: no .yaml files in it")
+        return files
+    if not path.exists():
+        raise PlannerError(f"hardware path {path}: file not found")
+    return [path]
+
+
+@dataclass(frozen=True)
+class HardwareDB:
+    """The loaded accelerators, looked up by id or alias (case-insensitive)."""
+
+    accelerators: tuple[Accelerator, ...]
+    _index: dict[str, Accelerator] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index = build_index(((a.id, a.aliases, a) for a in self.accelerators), "accelerator")
+        object.__setattr__(self, "_index", index)
+
+    def get(self, name: str | Accelerator) -> Accelerator:
+        """Resolve a name or alias; unknown names fail with the closest matches."""
+        if isinstance(name, Accelerator):
+            return name
+        return resolve(name, self._index, "accelerator", [a.id for a in self.accelerators])
+
+    def ids(self) -> list[str]:
+        return [a.id for a in self.accelerators]
+
+    def __iter__(self):
+        return iter(self.accelerators)
+
+    def __len__(self) -> int:
+        return len(self.accelerators)
+
+
+def _extra_paths(extra: Iterable[str | Path] | None) -> list[Path]:
+    paths = [Path(p) for p in (extra or [])]
+    env = os.environ.get("PLANNER_HARDWARE_PATH")
+    if env:
+        paths += [Path(p) for p in env.split(os.pathsep) if p]
+    return paths
+
+
+def load_hardware(extra_paths: Iterable[str | Path] | None = None, *, shipped: bool = True) -> HardwareDB:
+    """Load the shipped ``hardware_db`` plus user files or folders.
+
+    A user file whose id equals a shipped id replaces the shipped entry (so users can
+    correct a figure without editing the repository).
+    """
+    files: list[Path] = []
+    if shipped:
+        files += _yaml_files(data_dir("hardware_db"))
+    for p in _extra_paths(extra_paths):
+        files += _yaml_files(p)
+    by_id: dict[str, Accelerator] = {}
+    for f in files:
+        acc = load_accelerator_file(f)
+        by_id[fold(acc.id)] = acc
+    return HardwareDB(tuple(by_id.values()))
+
+
+@lru_cache(maxsize=1)
+def default_hardware() -> HardwareDB:
+    """The shipped database (cached)."""
+    return load_hardware()
+
+
+def get_accelerator(name: str | Accelerator, db: HardwareDB | None = None) -> Accelerator:
+    """Resolve an accelerator by id or alias in ``db`` (default: the shipped database)."""
+    return (db or default_hardware()).get(name)

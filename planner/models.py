@@ -1,0 +1,400 @@
+"""Model architectures from Hugging Face ``config.json`` files.
+
+``ModelArch`` covers dense MHA/GQA/MQA, mixture-of-experts (routed experts, top-k,
+shared experts, dense first layers) and DeepSeek's multi-head latent attention (MLA).
+Parameter counts are derived from the config, not copied:
+
+- attention (MHA/GQA): ``h·(n_q·d) + 2·h·(n_kv·d) + (n_q·d)·h``
+- attention (MLA, DeepSeek-V2/V3 paper §2.1): ``h·r_q + r_q·n·(d_nope+d_rope)`` (or ``h·n·(d_nope+d_rope)``
+  without q compression) ``+ h·(r_kv + d_rope) + r_kv·n·(d_nope + d_v) + n·d_v·h``
+- gated FFN (SwiGLU): ``3·h·f``; plain MLP (OPT, GPT-J, Falcon): ``2·h·f``
+- MoE layer: ``E·3·h·f_e + S·3·h·f_e + h·E`` (experts, shared experts, router)
+- embeddings ``V·h`` (+ ``V·h`` for an untied LM head, + learned positions for OPT)
+
+KV bytes per token (whole model, one copy): MHA/GQA ``2·L·n_kv·d·b``; MLA ``L·(r_kv + d_rope)·b``
+(DeepSeek-V3 paper, §2.1.1); sliding-window layers hold at most ``window`` tokens.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from planner._yaml import integer, load_json
+from planner.errors import InputError, PlannerError
+from planner.names import build_index, resolve
+from planner.paths import data_dir
+
+# model_type values whose FFN is a plain two-matrix MLP (no gate).
+_PLAIN_MLP = {"opt", "gptj", "gpt2", "gpt_neox", "falcon", "RefinedWeb", "RefinedWebModel", "bloom", "gpt_bigcode"}
+# HF's PretrainedConfig defaults tie_word_embeddings to True; these config classes (or their
+# checkpoints) do not tie when the key is absent.
+_UNTIED_DEFAULT = {"llama", "mistral", "mixtral", "gptj", "qwen2", "qwen3", "qwen3_moe", "qwen2_moe",
+                   "deepseek_v3", "deepseek_v2", "gpt_oss", "gpt_neox"}
+
+
+@dataclass(frozen=True)
+class ModelArch:
+    """Architecture figures of one decoder-only transformer (counts, not bytes)."""
+
+    id: str
+    name: str
+    hidden: int
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    intermediate: int
+    vocab: int
+    tied_embeddings: bool = False
+    gated_ffn: bool = True
+    learned_positions: int = 0
+    max_context: int = 0
+    # MoE (n_experts == 0: dense)
+    n_experts: int = 0
+    top_k: int = 0
+    n_shared_experts: int = 0
+    moe_intermediate: int = 0
+    shared_intermediate: int = 0
+    n_dense_layers: int = 0
+    # MLA (kv_lora_rank == 0: not MLA)
+    q_lora_rank: int = 0
+    kv_lora_rank: int = 0
+    qk_rope_head_dim: int = 0
+    qk_nope_head_dim: int = 0
+    v_head_dim: int = 0
+    # sliding window attention
+    sliding_window: int = 0
+    n_sliding_layers: int = 0
+    aliases: tuple[str, ...] = ()
+    source: str = ""
+    hf_repo: str = ""
+    published_params: Mapping[str, Any] = field(default_factory=dict)
+    path: str = ""
+
+    # --- kind --------------------------------------------------------------------------
+    @property
+    def is_moe(self) -> bool:
+        return self.n_experts > 0
+
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank > 0
+
+    @property
+    def attention(self) -> str:
+        """'mla', 'mha', 'mqa' or 'gqa'."""
+        if self.is_mla:
+            return "mla"
+        if self.n_kv_heads == self.n_heads:
+            return "mha"
+        return "mqa" if self.n_kv_heads == 1 else "gqa"
+
+    @property
+    def n_moe_layers(self) -> int:
+        return self.n_layers - self.n_dense_layers if self.is_moe else 0
+
+    @property
+    def n_full_attn_layers(self) -> int:
+        return self.n_layers - self.n_sliding_layers
+
+    # --- parameters --------------------------------------------------------------------
+    @property
+    def q_dim(self) -> int:
+        """Width of the concatenated query heads (n_q·d_qk)."""
+        if self.is_mla:
+            return self.n_heads * (self.qk_nope_head_dim + self.qk_rope_head_dim)
+        return self.n_heads * self.head_dim
+
+    @property
+    def attn_out_dim(self) -> int:
+        """Width of the attention output before o_proj (n_q·d_v)."""
+        return self.n_heads * (self.v_head_dim if self.is_mla else self.head_dim)
+
+    @property
+    def attn_params_per_layer(self) -> int:
+        h = self.hidden
+        if self.is_mla:
+            q = h * self.q_lora_rank + self.q_lora_rank * self.q_dim if self.q_lora_rank else h * self.q_dim
+            kv_a = h * (self.kv_lora_rank + self.qk_rope_head_dim)
+            kv_b = self.kv_lora_rank * self.n_heads * (self.qk_nope_head_dim + self.v_head_dim)
+            return q + kv_a + kv_b + self.attn_out_dim * h
+        kv = 2 * h * self.n_kv_heads * self.head_dim
+        return h * self.q_dim + kv + self.attn_out_dim * h
+
+    @property
+    def ffn_mats(self) -> int:
+        return 3 if self.gated_ffn else 2
+
+    @property
+    def dense_ffn_params(self) -> int:
+        return self.ffn_mats * self.hidden * self.intermediate
+
+    @property
+    def expert_params(self) -> int:
+        """Parameters of one routed expert."""
+        return self.ffn_mats * self.hidden * self.moe_intermediate
+
+    @property
+    def shared_expert_params(self) -> int:
+        """Parameters of the shared expert(s) of one MoE layer."""
+        width = self.shared_intermediate or self.n_shared_experts * self.moe_intermediate
+        return self.ffn_mats * self.hidden * width
+
+    @property
+    def embedding_params(self) -> int:
+        """Token embeddings, untied LM head and learned positions."""
+        emb = self.vocab * self.hidden
+        head = 0 if self.tied_embeddings else self.vocab * self.hidden
+        return emb + head + self.learned_positions * self.hidden
+
+    @property
+    def layer_params(self) -> int:
+        """All transformer-layer parameters (attention + FFN/MoE), norms excluded."""
+        attn = self.n_layers * self.attn_params_per_layer
+        dense = (self.n_layers - self.n_moe_layers) * self.dense_ffn_params
+        moe = self.n_moe_layers * (
+            self.n_experts * self.expert_params + self.shared_expert_params + self.hidden * self.n_experts
+        )
+        return attn + dense + moe
+
+    @property
+    def params(self) -> int:
+        """Total parameters (norm weights, 2·h per layer, included)."""
+        return self.layer_params + self.embedding_params + 2 * self.hidden * self.n_layers + self.hidden
+
+    @property
+    def active_params(self) -> int:
+        """Parameters a token touches: routed experts count top-k of E."""
+        if not self.is_moe:
+            return self.params
+        idle = self.n_moe_layers * (self.n_experts - self.top_k) * self.expert_params
+        return self.params - idle
+
+    @property
+    def routed_expert_params(self) -> int:
+        """Parameters of all routed experts (what EP shards and MoE decode reads in part)."""
+        return self.n_moe_layers * self.n_experts * self.expert_params
+
+    # --- KV cache ----------------------------------------------------------------------
+    @property
+    def kv_elems_per_token_per_layer(self) -> int:
+        """Cached elements per token per layer: 2·n_kv·d (K and V), or r_kv + d_rope for MLA."""
+        if self.is_mla:
+            return self.kv_lora_rank + self.qk_rope_head_dim
+        return 2 * self.n_kv_heads * self.head_dim
+
+    def kv_bytes_per_token(self, kv_bytes: float, context: int | None = None) -> float:
+        """KV bytes per token of the whole model (one copy). With ``context`` given, sliding-window
+        layers count ``min(context, window)/context`` of a token."""
+        full = self.n_full_attn_layers
+        sliding = self.n_sliding_layers
+        frac = 1.0
+        if sliding and context:
+            frac = min(context, self.sliding_window) / context
+        return self.kv_elems_per_token_per_layer * kv_bytes * (full + sliding * frac)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "aliases": list(self.aliases),
+            "hf_repo": self.hf_repo,
+            "params": self.params,
+            "active_params": self.active_params,
+            "attention": self.attention,
+            "moe": self.is_moe,
+            "layers": self.n_layers,
+            "hidden": self.hidden,
+            "heads": self.n_heads,
+            "kv_heads": self.n_kv_heads,
+            "head_dim": self.head_dim,
+            "intermediate": self.intermediate,
+            "vocab": self.vocab,
+            "experts": self.n_experts,
+            "top_k": self.top_k,
+            "shared_experts": self.n_shared_experts,
+            "kv_lora_rank": self.kv_lora_rank,
+            "max_context": self.max_context,
+            "kv_bytes_per_token_bf16": self.kv_bytes_per_token(2.0),
+            "published_params": dict(self.published_params),
+            "source": self.source,
+        }
+
+
+def _first(cfg: Mapping[str, Any], *keys: str, default: Any = None) -> Any:
+    for k in keys:
+        if k in cfg and cfg[k] is not None:
+            return cfg[k]
+    return default
+
+
+def parse_config(cfg: Any, where: str) -> ModelArch:
+    """Build a ``ModelArch`` from a parsed HF config.json (plus our optional ``_planner`` block)."""
+    if not isinstance(cfg, dict):
+        raise PlannerError(f"{where}: expected a JSON object, got {type(cfg).__name__}")
+    if "text_config" in cfg and isinstance(cfg["text_config"], dict) and "hidden_size" not in cfg:
+        cfg = {**cfg["text_config"], "_planner": cfg.get("_planner", {})}
+    meta = cfg.get("_planner") or {}
+    model_type = str(cfg.get("model_type", ""))
+
+    def need(field_name: str, *keys: str) -> int:
+        val = _first(cfg, *keys)
+        if val is None:
+            raise InputError(keys[0], "an integer (required field is missing)", where=where)
+        return integer(val, keys[0], where)
+
+    hidden = need("hidden", "hidden_size", "n_embd", "d_model")
+    n_layers = need("layers", "num_hidden_layers", "n_layer", "num_layers")
+    n_heads = need("heads", "num_attention_heads", "n_head")
+    vocab = need("vocab", "vocab_size")
+    if cfg.get("multi_query") and not cfg.get("new_decoder_architecture"):
+        n_kv = 1
+    else:
+        n_kv = integer(_first(cfg, "num_key_value_heads", "num_kv_heads", "n_head_kv", default=n_heads),
+                       "num_key_value_heads", where)
+    if n_heads % n_kv:
+        raise InputError("num_key_value_heads", f"a divisor of num_attention_heads={n_heads}", n_kv, where=where)
+    head_dim = integer(_first(cfg, "head_dim", default=hidden // n_heads), "head_dim", where)
+    intermediate = integer(_first(cfg, "intermediate_size", "ffn_dim", "n_inner", "ffn_hidden_size",
+                                  default=4 * hidden), "intermediate_size", where)
+    gated = model_type not in _PLAIN_MLP
+    tied = bool(cfg.get("tie_word_embeddings", model_type not in _UNTIED_DEFAULT))
+    learned_pos = 0
+    if model_type == "opt":
+        learned_pos = int(cfg.get("max_position_embeddings", 2048)) + 2  # OPT offsets positions by 2
+    max_ctx = int(_first(cfg, "max_position_embeddings", "n_positions", "seq_length", default=0) or 0)
+
+    n_experts = int(_first(cfg, "n_routed_experts", "num_local_experts", "num_experts", default=0) or 0)
+    top_k = int(_first(cfg, "num_experts_per_tok", "experts_per_token", "moe_top_k", default=0) or 0)
+    moe_inter = 0
+    n_shared = 0
+    shared_inter = 0
+    n_dense = 0
+    if n_experts:
+        if top_k < 1 or top_k > n_experts:
+            raise InputError("num_experts_per_tok", f"an integer in 1..{n_experts}", top_k, where=where)
+        moe_inter = int(_first(cfg, "moe_intermediate_size", default=intermediate))
+        n_shared = int(cfg.get("n_shared_experts") or 0)
+        shared_inter = int(cfg.get("shared_expert_intermediate_size") or 0)
+        if shared_inter and not n_shared:
+            n_shared = 1
+        n_dense = int(cfg.get("first_k_dense_replace") or 0)
+        mlp_only = cfg.get("mlp_only_layers") or []
+        step = int(cfg.get("decoder_sparse_step") or cfg.get("moe_layer_freq") or 1)
+        if isinstance(mlp_only, list) and mlp_only:
+            n_dense += len(mlp_only)
+        elif step > 1:
+            n_dense += n_layers - n_layers // step
+
+    kv_lora = int(cfg.get("kv_lora_rank") or 0)
+    sliding = 0
+    n_sliding = 0
+    window = cfg.get("sliding_window")
+    if window and cfg.get("use_sliding_window", True) is not False:
+        layer_types = cfg.get("layer_types")
+        if isinstance(layer_types, list) and layer_types:
+            n_sliding = sum(1 for t in layer_types if "sliding" in str(t))
+        elif model_type in ("mistral", "mixtral"):
+            n_sliding = n_layers
+        sliding = int(window) if n_sliding else 0
+
+    aliases = meta.get("aliases") or []
+    hf_repo = str(meta.get("hf_repo") or cfg.get("_name_or_path") or "")
+    ident = str(meta.get("id") or Path(where).stem)
+    return ModelArch(
+        id=ident,
+        name=str(meta.get("name") or ident),
+        hidden=hidden,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        n_kv_heads=n_kv,
+        head_dim=head_dim,
+        intermediate=intermediate,
+        vocab=vocab,
+        tied_embeddings=tied,
+        gated_ffn=gated,
+        learned_positions=learned_pos,
+        max_context=max_ctx,
+        n_experts=n_experts,
+        top_k=top_k,
+        n_shared_experts=n_shared,
+        moe_intermediate=moe_inter,
+        shared_intermediate=shared_inter,
+        n_dense_layers=n_dense,
+        q_lora_rank=int(cfg.get("q_lora_rank") or 0) if kv_lora else 0,
+        kv_lora_rank=kv_lora,
+        qk_rope_head_dim=int(cfg.get("qk_rope_head_dim") or 0) if kv_lora else 0,
+        qk_nope_head_dim=int(cfg.get("qk_nope_head_dim") or 0) if kv_lora else 0,
+        v_head_dim=int(cfg.get("v_head_dim") or 0) if kv_lora else 0,
+        sliding_window=sliding,
+        n_sliding_layers=n_sliding,
+        aliases=tuple(str(a) for a in aliases) + ((hf_repo,) if hf_repo else ()),
+        source=str(meta.get("source") or where),
+        hf_repo=hf_repo,
+        published_params=dict(meta.get("published_params") or {}),
+        path=where,
+    )
+
+
+def load_model_file(path: str | Path) -> ModelArch:
+    """Load a config.json from disk."""
+    return parse_config(load_json(Path(path), "model config"), str(path))
+
+
+@dataclass(frozen=True)
+class ModelDB:
+    """Shipped models, looked up by id, alias or HF repo id (case-insensitive)."""
+
+    models: tuple[ModelArch, ...]
+    _index: dict[str, ModelArch] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", build_index(((m.id, m.aliases, m) for m in self.models), "model"))
+
+    def get(self, name: str | ModelArch) -> ModelArch:
+        """A name, alias, HF repo id, or a path to a local config.json."""
+        if isinstance(name, ModelArch):
+            return name
+        p = Path(name)
+        if name.endswith(".json") or p.is_file() or p.is_dir():
+            if p.is_dir():
+                p = p / "config.json"
+            return load_model_file(p)
+        return resolve(name, self._index, "model", [m.id for m in self.models])
+
+    def ids(self) -> list[str]:
+        return [m.id for m in self.models]
+
+    def __iter__(self):
+        return iter(self.models)
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+
+def load_models(folder: str | Path | None = None) -> ModelDB:
+    """Load every ``*.json`` in ``folder`` (default: the shipped ``models_db``)."""
+    root = Path(folder) if folder else data_dir("models_db")
+    files = sorted(root.glob("*.json"))
+    if not files:
+        raise PlannerError(f"model folder {root}: no .json files in it")
+    return ModelDB(tuple(load_model_file(f) for f in files))
+
+
+@lru_cache(maxsize=1)
+def default_models() -> ModelDB:
+    return load_models()
+
+
+def get_model(name: str | ModelArch, db: ModelDB | None = None) -> ModelArch:
+    """Resolve a model by name/alias/HF id, or load a local config.json path."""
+    return (db or default_models()).get(name)
+
+
+def dumps(model: ModelArch) -> str:
+    return json.dumps(model.to_dict(), indent=2)

@@ -1,0 +1,60 @@
+"""Parallelism of one serving instance: tensor (TP), pipeline (PP) and expert (EP) degrees."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.errors import InputError, PlannerError
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """TP×PP GPUs per instance; EP shards the routed experts across ``ep`` of the TP ranks.
+
+    MoE layers run with expert parallelism ``ep`` and expert tensor parallelism
+    ``moe_tp = tp / ep`` (vLLM/SGLang/TensorRT-LLM style: EP groups are carved from the
+    TP group), so ``ep`` must divide ``tp``.
+    """
+
+    tp: int = 1
+    pp: int = 1
+    ep: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("tp", "pp", "ep"):
+            val = getattr(self, name)
+            if isinstance(val, bool) or not isinstance(val, int) or val < 1:
+                raise InputError(name, "an integer >= 1", val)
+        if self.tp % self.ep:
+            raise InputError("ep", f"a divisor of tp={self.tp} (EP groups are carved from the TP group)", self.ep)
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp
+
+    @property
+    def moe_tp(self) -> int:
+        return self.tp // self.ep
+
+    def label(self) -> str:
+        txt = f"TP{self.tp}"
+        if self.pp > 1:
+            txt += f"·PP{self.pp}"
+        if self.ep > 1:
+            txt += f"·EP{self.ep}"
+        return txt
+
+
+def check_parallel(par: Parallel, n_heads: int, n_kv_heads: int, n_layers: int, n_experts: int) -> None:
+    """Raise when a model cannot be split this way (heads, layers or experts don't divide)."""
+    if n_heads % par.tp:
+        raise PlannerError(f"tp: {par.tp} does not divide the model's {n_heads} attention heads; "
+                           f"try tp in {[t for t in (1, 2, 4, 8, 16) if n_heads % t == 0]}")
+    if n_kv_heads % par.tp and par.tp % n_kv_heads:
+        raise PlannerError(f"tp: {par.tp} and the model's {n_kv_heads} KV heads must divide one another")
+    if par.pp > n_layers:
+        raise PlannerError(f"pp: {par.pp} exceeds the model's {n_layers} layers")
+    if par.ep > 1 and not n_experts:
+        raise PlannerError("ep: expert parallelism needs a mixture-of-experts model")
+    if n_experts and n_experts % par.ep:
+        raise PlannerError(f"ep: {par.ep} does not divide the model's {n_experts} experts")

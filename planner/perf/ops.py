@@ -1,0 +1,208 @@
+"""Operators of one transformer step, per GPU: FLOPs, HBM bytes and communication bytes.
+
+Counts are per GPU of a TP group, summed over the layers of one pipeline stage, for one
+(micro-)batch ``StepShape``. Formulas (h hidden, d head dim, n_q/n_kv heads, t = TP,
+T new tokens, w/a/c bytes per weight/activation/KV element):
+
+- projection GEMMs: FLOPs ``2·T·K·N``, bytes ``K·N·w + T·(K+N)·a`` with N or K split by TP;
+- attention: FLOPs ``2·(d_qk + d_v)·n_q/t·Σq(p+(q+1)/2)`` (causal pairs), bytes = cached
+  KV read ``Σ(p+q)·kv_per_token_per_gpu`` + Q/O traffic;
+- MLA decode uses weight absorption (DeepSeek-V2 §2.1.4): attention in the latent space,
+  ``2·(2·r_kv + d_rope)`` FLOPs per query-key pair per head plus the absorbed up-projections;
+  MLA prefill expands latents with ``kv_b`` and runs ordinary attention;
+- MoE: a batch of T tokens touches ``E·(1 − (1 − k/E)^T)`` distinct experts (expected,
+  uniform routing), so decode reads only those experts' weights; FLOPs ``2·T·k·P_expert/t``;
+- TP: two all-reduces per layer of ``T·h·a`` bytes; EP: all-to-all dispatch and combine of
+  ``T·k·h·a·(ep−1)/ep²`` bytes each per GPU; PP: a hand-off of ``T·h·a`` bytes per stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.dtypes import Precision
+from planner.models import ModelArch
+from planner.parallel import Parallel
+from planner.perf.shape import StepShape
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operator summed over the layers of a stage, per GPU.
+
+    ``kind`` is gemm | attention | memory | comm. ``m`` is the GEMM row count that sets
+    its efficiency (tokens per expert for MoE). ``launches`` counts kernels (for launch
+    overhead). Comm ops carry ``comm_bytes`` (per collective), ``group`` and ``collective``.
+    """
+
+    name: str
+    kind: str
+    flops: float
+    bytes: float
+    dtype: str
+    m: float = 0.0
+    launches: float = 1.0
+    comm_bytes: float = 0.0
+    group: int = 1
+    collective: str = ""
+
+    @property
+    def intensity(self) -> float:
+        """FLOPs per HBM byte."""
+        return self.flops / self.bytes if self.bytes else float("inf")
+
+
+def expected_experts_touched(n_experts: int, top_k: int, tokens: float) -> float:
+    """Distinct experts a batch of ``tokens`` routes to, ``E·(1 − (1 − k/E)^T)`` (uniform routing)."""
+    if tokens <= 0:
+        return 0.0
+    return n_experts * (1.0 - (1.0 - top_k / n_experts) ** tokens)
+
+
+def kv_heads_per_rank(model: ModelArch, tp: int) -> float:
+    """KV heads each TP rank stores: n_kv/t, or 1 (replicated) when t > n_kv."""
+    return max(1.0, model.n_kv_heads / tp)
+
+
+def kv_bytes_per_token_per_gpu(model: ModelArch, par: Parallel, kv_bytes: float,
+                               context: int | None = None) -> float:
+    """Cached KV bytes per token on one GPU: layers/pp × per-rank share.
+
+    MLA latents cannot be split by head, so every TP rank holds the whole latent cache
+    (DeepSeek's deployments use data-parallel attention to avoid that copy).
+    """
+    whole = model.kv_bytes_per_token(kv_bytes, context)
+    if model.is_mla:
+        return whole / par.pp
+    return whole * kv_heads_per_rank(model, par.tp) / model.n_kv_heads / par.pp
+
+
+def _gemm(name: str, tokens: float, k: float, n: float, layers: float, prec: Precision, dtype: str,
+          weight_bytes: float | None = None) -> Op:
+    wb = prec.weight_bytes if weight_bytes is None else weight_bytes
+    return Op(
+        name=name,
+        kind="gemm",
+        flops=2.0 * tokens * k * n * layers,
+        bytes=(k * n * wb + tokens * (k + n) * prec.act_bytes) * layers,
+        dtype=dtype,
+        m=tokens,
+        launches=layers,
+    )
+
+
+def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape, gemm_dtype: str,
+              attn_dtype: str, first_stage: bool = True, last_stage: bool = True) -> list[Op]:
+    """Operators one GPU runs for ``shape`` in one pipeline stage (layers/pp of the model)."""
+    t = par.tp
+    h = model.hidden
+    a = prec.act_bytes
+    T = shape.new_tokens
+    frac = 1.0 / par.pp
+    layers = model.n_layers * frac
+    ops: list[Op] = []
+
+    if first_stage:
+        ops.append(Op("embedding", "memory", 0.0, T * h * a * 2, attn_dtype, launches=1))
+
+    # --- attention ------------------------------------------------------------------
+    heads = model.n_heads / t
+    P, D = shape.prefill_tokens, shape.decode_seqs
+    if model.is_mla:
+        r_q, r_kv, rope = model.q_lora_rank, model.kv_lora_rank, model.qk_rope_head_dim
+        nope, dv = model.qk_nope_head_dim, model.v_head_dim
+        if r_q:
+            ops.append(_gemm("q_a_proj", T, h, r_q, layers, prec, gemm_dtype))
+            ops.append(_gemm("q_b_proj", T, r_q, heads * (nope + rope), layers, prec, gemm_dtype))
+        else:
+            ops.append(_gemm("q_proj", T, h, heads * (nope + rope), layers, prec, gemm_dtype))
+        ops.append(_gemm("kv_a_proj", T, h, r_kv + rope, layers, prec, gemm_dtype))
+        kv_tok_bytes = (r_kv + rope) * prec.kv_bytes
+        if P:
+            # prefill: expand the latents of the context with kv_b, then ordinary attention
+            ops.append(_gemm("kv_b_proj", shape.prefill_kv_tokens, r_kv, heads * (nope + dv), layers, prec,
+                             gemm_dtype))
+            ops.append(Op("attention_prefill", "attention",
+                          2.0 * heads * (nope + rope + dv) * shape.prefill_pairs * layers,
+                          (shape.prefill_kv_tokens * kv_tok_bytes + P * heads * (nope + rope + 2 * dv) * a)
+                          * layers, attn_dtype, m=P / max(shape.prefill_seqs, 1e-9), launches=layers))
+        if D:
+            # decode with weight absorption: attention in the latent space
+            ops.append(_gemm("mla_absorb_q", D, nope, heads * r_kv, layers, prec, gemm_dtype))
+            ops.append(Op("attention_decode", "attention",
+                          2.0 * heads * (2 * r_kv + rope) * shape.decode_kv_tokens * layers,
+                          (shape.decode_kv_tokens * kv_tok_bytes + D * heads * (r_kv + rope + r_kv) * a)
+                          * layers, attn_dtype, m=1.0, launches=layers))
+            ops.append(_gemm("mla_absorb_v", D, heads * r_kv, dv, layers, prec, gemm_dtype))
+        out_dim = heads * dv
+    else:
+        d = model.head_dim
+        kvh = kv_heads_per_rank(model, t)
+        ops.append(_gemm("qkv_proj", T, h, (heads + 2 * kvh) * d, layers, prec, gemm_dtype))
+
+        def window(kv_tokens: float, seqs: float) -> float:
+            """Share of layer-tokens attended once sliding-window layers cap the context."""
+            if not model.n_sliding_layers or not seqs:
+                return 1.0
+            per_seq = kv_tokens / seqs
+            slide = min(per_seq, model.sliding_window) / per_seq
+            return (model.n_full_attn_layers + model.n_sliding_layers * slide) / model.n_layers
+
+        kv_tok_bytes = 2 * kvh * d * prec.kv_bytes
+        if P:
+            w = window(shape.prefill_kv_tokens, shape.prefill_seqs)
+            ops.append(Op("attention_prefill", "attention", 4.0 * heads * d * shape.prefill_pairs * layers * w,
+                          (shape.prefill_kv_tokens * kv_tok_bytes * w + P * 2 * heads * d * a) * layers,
+                          attn_dtype, m=P / max(shape.prefill_seqs, 1e-9), launches=layers))
+        if D:
+            w = window(shape.decode_kv_tokens, D)
+            ops.append(Op("attention_decode", "attention", 4.0 * heads * d * shape.decode_kv_tokens * layers * w,
+                          (shape.decode_kv_tokens * kv_tok_bytes * w + D * 2 * heads * d * a) * layers,
+                          attn_dtype, m=1.0, launches=layers))
+        out_dim = heads * d
+    ops.append(_gemm("o_proj", T, out_dim, h, layers, prec, gemm_dtype))
+
+    # --- FFN ------------------------------------------------------------------------
+    mats = model.ffn_mats
+    dense_layers = (model.n_layers - model.n_moe_layers) * frac
+    if dense_layers:
+        ops.append(_gemm("mlp_up", T, h, (mats - 1) * model.intermediate / t, dense_layers, prec, gemm_dtype))
+        ops.append(_gemm("mlp_down", T, model.intermediate / t, h, dense_layers, prec, gemm_dtype))
+    moe_layers = model.n_moe_layers * frac
+    if moe_layers:
+        E, k, f = model.n_experts, model.top_k, model.moe_intermediate
+        ops.append(_gemm("router", T, h, E, moe_layers, prec, gemm_dtype, weight_bytes=a))
+        touched = expected_experts_touched(E, k, T)
+        per_gpu_touched = touched / par.ep
+        assignments = T * k
+        tok_per_expert = assignments / touched if touched else 0.0
+        expert_w = model.expert_params / par.moe_tp
+        ops.append(Op(
+            "moe_experts", "gemm",
+            flops=2.0 * assignments * model.expert_params / t * moe_layers,
+            bytes=(per_gpu_touched * expert_w * prec.weight_bytes
+                   + assignments / par.ep * (h + mats * f / par.moe_tp) * a) * moe_layers,
+            dtype=gemm_dtype, m=tok_per_expert, launches=2 * moe_layers,
+        ))
+        if model.n_shared_experts:
+            width = model.shared_intermediate or model.n_shared_experts * f
+            ops.append(_gemm("shared_expert", T, h, mats * width / t, moe_layers, prec, gemm_dtype))
+        if par.ep > 1:
+            a2a = T * k * h * a * (par.ep - 1) / par.ep**2
+            ops.append(Op("ep_all_to_all", "comm", 0.0, 0.0, gemm_dtype, launches=2 * moe_layers,
+                          comm_bytes=a2a, group=par.ep, collective="all_to_all"))
+
+    # --- norms, activations, residuals (elementwise, memory-bound) ---------------------
+    ffn_width = model.intermediate if not model.is_moe else model.top_k * model.moe_intermediate
+    elem = (2 * 2 + 2 * 3) * T * h * a + 3 * T * ffn_width / t * a
+    ops.append(Op("norm_act_residual", "memory", 0.0, elem * layers, attn_dtype, launches=4 * layers))
+
+    if t > 1:
+        ops.append(Op("tp_all_reduce", "comm", 0.0, 0.0, gemm_dtype, launches=2 * layers,
+                      comm_bytes=T * h * a, group=t, collective="all_reduce"))
+    if last_stage and shape.logit_seqs > 0:
+        ops.append(_gemm("lm_head", shape.logit_seqs, h, model.vocab / t, 1, prec, gemm_dtype, weight_bytes=a))
+    if par.pp > 1:
+        ops.append(Op("pp_handoff", "comm", 0.0, 0.0, gemm_dtype, launches=1,
+                      comm_bytes=T * h * a, group=2, collective="p2p"))
+    return ops

@@ -1,0 +1,81 @@
+"""Time of one operator: a roofline with calibrated efficiencies, and alpha-beta communication.
+
+Compute and memory overlap inside a kernel, so an operator takes the longer of the two:
+
+    t_op = max(F / (P_dtype · η_c(m)), B / (BW · η_m(B/launches))) + launches · t_launch
+
+with P_dtype the dense peak of the dtype the kernel runs in, BW the HBM bandwidth and η the
+profile's size-dependent efficiencies (see ``planner.profile``). Communication is
+alpha-beta over the link joining the group (scale-up inside the domain, scale-out beyond):
+
+    all-reduce (ring):  t = launches · (α + 2·(n−1)/n · S / (BW_link · η_comm))
+    all-to-all:         t = launches · (α + S / (BW_link · η_comm))        (S already per GPU)
+    p2p hand-off:       t = α + S / (BW_link · η_comm)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.hardware import Accelerator
+from planner.perf.ops import Op
+from planner.profile import Efficiency
+
+
+@dataclass(frozen=True)
+class OpTime:
+    """Timing of one operator: components and what bounds it."""
+
+    op: Op
+    compute_s: float
+    memory_s: float
+    comm_s: float
+    overhead_s: float
+
+    @property
+    def time_s(self) -> float:
+        return max(self.compute_s, self.memory_s) + self.comm_s + self.overhead_s
+
+    @property
+    def bound(self) -> str:
+        if self.comm_s > max(self.compute_s, self.memory_s):
+            return "communication"
+        if self.compute_s == 0 and self.memory_s == 0:
+            return "overhead"
+        return "compute" if self.compute_s >= self.memory_s else "memory"
+
+
+def link_bw_bytes_per_s(acc: Accelerator, group_gpus: int, span_gpus: int) -> float:
+    """Bandwidth a collective sees: scale-up when the instance fits in one domain, else scale-out."""
+    if span_gpus <= acc.scaleup_domain:
+        return acc.scaleup_bw_bytes_per_s
+    return acc.scaleout_bw_bytes_per_s
+
+
+def comm_time_s(op: Op, acc: Accelerator, eff: Efficiency, span_gpus: int) -> float:
+    """Alpha-beta time of a communication op over the link that joins its group."""
+    if op.group <= 1 or op.comm_bytes <= 0:
+        return 0.0
+    bw = link_bw_bytes_per_s(acc, op.group, span_gpus) * eff.comm_eff
+    n = op.group
+    if op.collective == "all_reduce":
+        per = eff.comm_latency_s + 2.0 * (n - 1) / n * op.comm_bytes / bw
+    else:
+        per = eff.comm_latency_s + op.comm_bytes / bw
+    return op.launches * per
+
+
+def op_time(op: Op, acc: Accelerator, eff: Efficiency, span_gpus: int = 1) -> OpTime:
+    """Roofline time of ``op`` on ``acc`` with efficiencies ``eff``."""
+    if op.kind == "comm":
+        return OpTime(op, 0.0, 0.0, comm_time_s(op, acc, eff, span_gpus), 0.0)
+    compute_s = 0.0
+    if op.flops > 0:
+        peak = acc.peak_flops_for(op.dtype)
+        eta = eff.attn_eff_max if op.kind == "attention" else eff.gemm_eff(op.m)
+        compute_s = op.flops / (peak * eta)
+    memory_s = 0.0
+    if op.bytes > 0:
+        per_launch = op.bytes / max(op.launches, 1.0)
+        memory_s = op.bytes / (acc.mem_bw_bytes_per_s * eff.mem_eff(per_launch))
+    return OpTime(op, compute_s, memory_s, 0.0, op.launches * eff.kernel_overhead_s)

@@ -1,0 +1,68 @@
+"""Time of one engine step: the operators of a stage, pipelined over PP stages.
+
+With ``pp`` stages the engine splits the batch into ``m = min(pp, n_seqs)`` micro-batches
+(vLLM/TensorRT-LLM keep the pipeline full with as many in-flight micro-batches as stages),
+so every sequence advances once per
+
+    step_s = pp · stage_s(shape / m) + step_overhead_s
+
+which is why PP raises throughput (more sequences per step) but not one request's latency.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from planner.dtypes import Precision
+from planner.hardware import Accelerator
+from planner.models import ModelArch
+from planner.parallel import Parallel
+from planner.perf.ops import stage_ops
+from planner.perf.roofline import OpTime, op_time
+from planner.perf.shape import StepShape
+from planner.profile import Efficiency
+
+
+@dataclass(frozen=True)
+class StepTime:
+    """One step: per-operator timings (one stage, one micro-batch) and the totals."""
+
+    ops: tuple[OpTime, ...]
+    stage_s: float
+    step_s: float
+    micro_batches: float
+    gemm_dtype: str
+    attn_dtype: str
+
+    @property
+    def bound(self) -> str:
+        """What takes most of the step: compute, memory, communication or overhead."""
+        by: dict[str, float] = defaultdict(float)
+        for ot in self.ops:
+            by[ot.bound] += ot.time_s
+        by["overhead"] += max(0.0, self.step_s - sum(by.values()) * 1.0)
+        return max(by, key=lambda k: by[k])
+
+    def breakdown(self) -> dict[str, float]:
+        """Seconds per bound category within one stage."""
+        by: dict[str, float] = defaultdict(float)
+        for ot in self.ops:
+            by[ot.bound] += ot.time_s
+        return dict(by)
+
+
+def step_time(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precision, shape: StepShape,
+              eff: Efficiency) -> StepTime:
+    """Time for every sequence of ``shape`` to advance one step on one instance."""
+    supported = set(acc.peak_flops)
+    gemm_dtype = prec.gemm_dtype(supported)
+    attn_dtype = prec.attention_dtype(supported)
+    m = max(1.0, min(float(par.pp), shape.n_seqs))
+    micro = shape.scaled(m) if m > 1 else shape
+    ops = stage_ops(model, par, prec, micro, gemm_dtype, attn_dtype)
+    span = par.gpus
+    timed = tuple(op_time(op, acc, eff, span) for op in ops)
+    stage_s = sum(t.time_s for t in timed)
+    step_s = par.pp * stage_s + eff.step_overhead_s
+    return StepTime(timed, stage_s, step_s, m, gemm_dtype, attn_dtype)

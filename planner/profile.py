@@ -1,0 +1,158 @@
+"""Engine profiles: the calibrated efficiencies and overheads the roofline multiplies in.
+
+A profile is data (YAML): ``defaults`` plus overrides per accelerator ``families`` and
+per accelerator id (``accelerators``), most specific wins. Shipped profiles live in
+``planner/profiles/`` (``ideal``, ``vllm``, ``sglang``, ``trtllm``); ``--profile FILE`` loads
+a user's file, e.g. one written by ``planner calibrate``.
+
+Size-dependent efficiency is a saturating curve, ``eff(x) = eff_max · x / (x + x_half)``:
+GEMMs reach a fraction of peak that grows with the token dimension ``m`` (tiles fill the
+SMs), and copies reach a fraction of HBM bandwidth that grows with the bytes they move
+(launch and ramp-up are amortised).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from planner._yaml import load_yaml, number
+from planner.errors import InputError, PlannerError, UnknownNameError
+
+PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Efficiency factors and overheads for one (engine, accelerator) pair."""
+
+    gemm_eff_max: float = 1.0
+    gemm_m_half: float = 0.0
+    attn_eff_max: float = 1.0
+    mem_eff_max: float = 1.0
+    mem_bytes_half: float = 0.0
+    comm_eff: float = 1.0
+    comm_latency_s: float = 0.0
+    kernel_overhead_s: float = 0.0
+    step_overhead_s: float = 0.0
+    memory_util: float = 0.90
+    runtime_overhead_bytes: float = 1.0e9
+    token_budget: float = 8192
+    max_seqs: float = 1024
+
+    def gemm_eff(self, m: float) -> float:
+        """GEMM efficiency at ``m`` rows (tokens): ``gemm_eff_max·m/(m + gemm_m_half)``."""
+        return self.gemm_eff_max * m / (m + self.gemm_m_half) if m > 0 else self.gemm_eff_max
+
+    def mem_eff(self, nbytes: float) -> float:
+        """Bandwidth efficiency of one kernel moving ``nbytes``: ``mem_eff_max·b/(b + mem_bytes_half)``."""
+        return self.mem_eff_max * nbytes / (nbytes + self.mem_bytes_half) if nbytes > 0 else self.mem_eff_max
+
+
+_FIELDS = {f.name for f in fields(Efficiency)}
+_FRACTIONS = {"gemm_eff_max", "attn_eff_max", "mem_eff_max", "comm_eff", "memory_util"}
+
+
+def _parse_eff(raw: Any, base: Efficiency, where: str) -> Efficiency:
+    if raw is None:
+        return base
+    if not isinstance(raw, dict):
+        raise InputError("efficiency block", "a mapping of factor -> number", raw, where=where)
+    vals: dict[str, float] = {}
+    for key, val in raw.items():
+        if key not in _FIELDS:
+            import difflib
+
+            hint = difflib.get_close_matches(str(key), sorted(_FIELDS), n=1)
+            raise InputError(str(key), "a known factor" + (f" (did you mean {hint[0]}?)" if hint else ""),
+                             where=where)
+        num = number(val, key, where, allow_zero=True)
+        if key in _FRACTIONS and not 0 < num <= 1:
+            raise InputError(key, "a fraction in (0, 1]", val, where=where)
+        vals[key] = num
+    return replace(base, **vals)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """An engine profile: name, defaults and overrides by accelerator family and id."""
+
+    engine: str
+    defaults: Efficiency
+    families: tuple[tuple[str, Efficiency], ...] = ()
+    accelerators: tuple[tuple[str, Efficiency], ...] = ()
+    description: str = ""
+    path: str = ""
+
+    def for_accelerator(self, acc_id: str, family: str) -> Efficiency:
+        """Most specific efficiency: accelerator id, then family, then defaults."""
+        for key, eff in self.accelerators:
+            if key.lower() == acc_id.lower():
+                return eff
+        for key, eff in self.families:
+            if key == family:
+                return eff
+        return self.defaults
+
+    def with_override(self, acc_id: str, eff: Efficiency) -> Profile:
+        """A copy where ``acc_id`` uses ``eff`` (calibration from a user's file)."""
+        rest = tuple((k, e) for k, e in self.accelerators if k.lower() != acc_id.lower())
+        return replace(self, accelerators=(*rest, (acc_id, eff)))
+
+    def to_dict(self) -> dict[str, Any]:
+        def d(e: Efficiency) -> dict[str, float]:
+            return {f.name: getattr(e, f.name) for f in fields(Efficiency)}
+
+        return {
+            "engine": self.engine,
+            "description": self.description,
+            "defaults": d(self.defaults),
+            "families": {k: d(e) for k, e in self.families},
+            "accelerators": {k: d(e) for k, e in self.accelerators},
+        }
+
+
+def parse_profile(raw: Any, where: str) -> Profile:
+    """Validate a profile document. Family and accelerator blocks inherit from ``defaults``
+    (accelerator blocks also from their ``family:`` block when they name one)."""
+    if not isinstance(raw, dict):
+        raise PlannerError(f"{where}: expected a mapping with engine, defaults, families")
+    unknown = set(raw) - {"engine", "description", "source", "defaults", "families", "accelerators"}
+    if unknown:
+        raise InputError(sorted(unknown)[0], "one of engine, description, source, defaults, families, "
+                         "accelerators", where=where)
+    engine = raw.get("engine")
+    if not isinstance(engine, str) or not engine:
+        raise InputError("engine", "a name such as vllm", engine, where=where)
+    defaults = _parse_eff(raw.get("defaults"), Efficiency(), where)
+    fam_raw = raw.get("families") or {}
+    acc_raw = raw.get("accelerators") or {}
+    if not isinstance(fam_raw, dict) or not isinstance(acc_raw, dict):
+        raise InputError("families", "a mapping name -> factors", where=where)
+    families = {str(k): _parse_eff(v, defaults, f"{where} families.{k}") for k, v in fam_raw.items()}
+    accs = []
+    for k, v in acc_raw.items():
+        v = dict(v or {})
+        base = families.get(str(v.pop("family", "")), defaults)
+        accs.append((str(k), _parse_eff(v, base, f"{where} accelerators.{k}")))
+    return Profile(engine=engine, defaults=defaults, families=tuple(families.items()),
+                   accelerators=tuple(accs), description=str(raw.get("description") or ""), path=where)
+
+
+def shipped_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+@lru_cache(maxsize=32)
+def load_profile(name_or_path: str = "vllm") -> Profile:
+    """Load a shipped profile by engine name, or a YAML file by path."""
+    path = Path(name_or_path)
+    if name_or_path.endswith((".yaml", ".yml")) or path.is_file():
+        return parse_profile(load_yaml(path, "profile"), str(path))
+    cand = PROFILE_DIR / f"{name_or_path.lower()}.yaml"
+    if not cand.is_file():
+        raise UnknownNameError(f"engine: unknown profile {name_or_path!r}; expected one of "
+                               f"{', '.join(shipped_profiles())} or a path to a profile YAML")
+    return parse_profile(load_yaml(cand, "profile"), str(cand))
