@@ -31,6 +31,9 @@ class Efficiency:
     gemm_eff_max: float = 1.0
     gemm_m_half: float = 0.0
     attn_eff_max: float = 1.0
+    attn_m_half: float = 0.0
+    fp8_eff_scale: float = 1.0
+    fp4_eff_scale: float = 1.0
     mem_eff_max: float = 1.0
     mem_bytes_half: float = 0.0
     comm_eff: float = 1.0
@@ -46,13 +49,27 @@ class Efficiency:
         """GEMM efficiency at ``m`` rows (tokens): ``gemm_eff_max·m/(m + gemm_m_half)``."""
         return self.gemm_eff_max * m / (m + self.gemm_m_half) if m > 0 else self.gemm_eff_max
 
+    def dtype_scale(self, dtype: str) -> float:
+        """Share of the 16-bit efficiency an 8-bit (fp8/int8) or 4-bit kernel keeps: their peaks are
+        2x/4x but measured kernels reach a smaller fraction of them (aiconfigurator tables)."""
+        if dtype in ("fp8", "int8"):
+            return self.fp8_eff_scale
+        if dtype == "fp4":
+            return self.fp4_eff_scale
+        return 1.0
+
+    def attn_eff(self, m: float) -> float:
+        """Attention efficiency at ``m`` = tokens per sequence (queries in prefill, context in decode)."""
+        return self.attn_eff_max * m / (m + self.attn_m_half) if m > 0 else self.attn_eff_max
+
     def mem_eff(self, nbytes: float) -> float:
         """Bandwidth efficiency of one kernel moving ``nbytes``: ``mem_eff_max·b/(b + mem_bytes_half)``."""
         return self.mem_eff_max * nbytes / (nbytes + self.mem_bytes_half) if nbytes > 0 else self.mem_eff_max
 
 
 _FIELDS = {f.name for f in fields(Efficiency)}
-_FRACTIONS = {"gemm_eff_max", "attn_eff_max", "mem_eff_max", "comm_eff", "memory_util"}
+_FRACTIONS = {"gemm_eff_max", "attn_eff_max", "mem_eff_max", "comm_eff", "memory_util", "fp8_eff_scale",
+              "fp4_eff_scale"}
 
 
 def _parse_eff(raw: Any, base: Efficiency, where: str) -> Efficiency:

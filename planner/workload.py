@@ -21,10 +21,16 @@ from scipy.special import ndtr, ndtri
 from planner.errors import InputError
 
 Z99 = float(ndtri(0.99))  # Phi^-1(0.99) = 2.3263478740...
-_MAX_SAMPLE_TOKENS = 2**31 - 1  # sampled lengths are capped here so they always fit an int64
+_MAX_SAMPLE_TOKENS = 2**31 - 1  # cap on sampled lengths, so a runaway lognormal tail cannot overflow
 
 
 # ---------------------------------------------------------------- checks shared by every value
+
+
+def _set(obj: object, **values: object) -> None:
+    """Store validated values on a frozen dataclass from its __post_init__."""
+    for name, value in values.items():
+        object.__setattr__(obj, name, value)
 
 
 def _number(x: object, field: str, where: str | None = None) -> float:
@@ -78,10 +84,15 @@ def _count(n: object, field: str = "n", minimum: int = 0) -> int:
 
 @runtime_checkable
 class LengthDist(Protocol):
-    """A distribution of request lengths in whole tokens (>= 1)."""
+    """A distribution of request lengths in whole tokens (>= 1).
+
+    ppf(u) maps cumulative probabilities u in [0, 1] to whole-token lengths (the inverse CDF, vectorised);
+    sample(n, rng) = ppf(uniform draws), so bucketize can also draw stratified samples through ppf.
+    """
 
     def mean(self) -> float: ...
     def quantile(self, q: float) -> float: ...
+    def ppf(self, u: np.ndarray) -> np.ndarray: ...
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray: ...
     def describe(self) -> str: ...
 
@@ -93,7 +104,7 @@ class Fixed:
     tokens: int
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "tokens", _whole_tokens(self.tokens, "tokens"))
+        _set(self, tokens=_whole_tokens(self.tokens, "tokens"))
 
     def mean(self) -> float:
         return float(self.tokens)
@@ -102,8 +113,11 @@ class Fixed:
         _check_q(q)
         return float(self.tokens)
 
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        return np.full(np.shape(u), self.tokens, dtype=np.int64)
+
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return np.full(_count(n), self.tokens, dtype=np.int64)
+        return self.ppf(rng.random(_count(n)))
 
     def describe(self) -> str:
         return f"fixed {self.tokens} tokens"
@@ -124,13 +138,10 @@ class LogNormal:
     max_tokens: int | None = None
 
     def __post_init__(self) -> None:
-        mu = _number(self.mu, "mu")
-        if not math.isfinite(mu):
+        if not math.isfinite(_number(self.mu, "mu")):
             raise InputError("mu", "a finite number (the mean of ln tokens)", self.mu)
-        object.__setattr__(self, "mu", mu)
-        object.__setattr__(self, "sigma", _positive(self.sigma, "sigma"))
-        if self.max_tokens is not None:
-            object.__setattr__(self, "max_tokens", _whole_tokens(self.max_tokens, "max_tokens"))
+        clip = None if self.max_tokens is None else _whole_tokens(self.max_tokens, "max_tokens")
+        _set(self, mu=float(self.mu), sigma=_positive(self.sigma, "sigma"), max_tokens=clip)
 
     @classmethod
     def from_mean_p99(cls, mean: float, p99: float, max_tokens: int | None = None) -> LogNormal:
@@ -162,9 +173,13 @@ class LogNormal:
         x = math.exp(self.mu + self.sigma * float(ndtri(_check_q(q))))
         return x if self.max_tokens is None else min(x, float(self.max_tokens))
 
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        x = np.rint(np.exp(self.mu + self.sigma * rng.standard_normal(_count(n))))
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            x = np.rint(np.exp(self.mu + self.sigma * ndtri(np.asarray(u, dtype=float))))
         return np.clip(x, 1, self.max_tokens or _MAX_SAMPLE_TOKENS).astype(np.int64)
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return self.ppf(rng.random(_count(n)))
 
     def describe(self) -> str:
         clip = f", clipped at {self.max_tokens}" if self.max_tokens else ""
@@ -191,11 +206,11 @@ class Empirical:
         if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
             raise InputError("weights", "finite numbers >= 0 with a positive sum", f"sum {w.sum()}")
         uniq, inv = np.unique(v, return_inverse=True)
-        merged = np.bincount(inv, weights=w)
-        merged = merged / merged.sum()
-        for name, arr in (("values", uniq.astype(np.int64)), ("weights", merged)):
-            arr.setflags(write=False)
-            object.__setattr__(self, name, arr)
+        merged = np.bincount(inv, weights=w) / w.sum()
+        uniq = uniq.astype(np.int64)
+        uniq.setflags(write=False)
+        merged.setflags(write=False)
+        _set(self, values=uniq, weights=merged)
 
     @classmethod
     def from_samples(cls, samples: object) -> Empirical:
@@ -223,7 +238,8 @@ class Empirical:
         lo = np.maximum(lo, 1)
         if np.any(hi <= lo):
             i = int(np.argmax(hi <= lo))
-            raise InputError("bin_hi", "a value above bin_lo", int(hi[i]), where=f"{where} line {df.index[i] + 2}")
+            line = df.index[i] + 2
+            raise InputError("bin_hi", "a value above bin_lo", int(hi[i]), where=f"{where} line {line}")
         widths = (hi - lo).astype(np.int64)
         if widths.sum() > 10_000_000:
             raise InputError("histogram bins", "at most 10 million tokens spanned in all", int(widths.sum()))
@@ -238,10 +254,12 @@ class Empirical:
         i = min(int(np.searchsorted(cdf, _check_q(q) - 1e-12, side="left")), self.values.size - 1)
         return float(self.values[i])
 
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        idx = np.searchsorted(np.cumsum(self.weights), u, side="right")
+        return self.values[np.minimum(idx, self.values.size - 1)]
+
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        cdf = np.cumsum(self.weights)
-        idx = np.searchsorted(cdf, rng.random(_count(n)) * cdf[-1], side="right")
-        return self.values[np.minimum(idx, self.values.size - 1)].astype(np.int64)
+        return self.ppf(rng.random(_count(n)))
 
     def describe(self) -> str:
         return (f"empirical over {self.values.size} lengths (mean {self.mean():.0f}, "
@@ -288,12 +306,11 @@ def _read_csv(path: str | Path, what: str) -> tuple[pd.DataFrame, dict[str, str]
 
     Blank lines are dropped but the index keeps the file position, so data row i is line i + 2.
     """
-    p = Path(path)
-    if not p.is_file():
+    if not Path(path).is_file():
         raise InputError(f"{what} path", "an existing, readable file", str(path))
-    opts = dict(dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
     try:
-        df = pd.read_csv(p, skip_blank_lines=False, **opts)
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False,
+                         skipinitialspace=True, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise InputError(f"{what} file", "a CSV header and rows", "empty file", where=str(path)) from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
@@ -358,15 +375,13 @@ class Trace:
         osl = _token_array(self.output_tokens, "output_tokens")
         if isl.size != osl.size:
             raise InputError("output_tokens", f"as many rows as input_tokens ({isl.size})", osl.size)
-        object.__setattr__(self, "input_tokens", isl)
-        object.__setattr__(self, "output_tokens", osl)
-        if self.timestamps_s is not None:
-            t = np.asarray(self.timestamps_s, dtype=float)
+        t = self.timestamps_s
+        if t is not None:
+            t = np.array(t, dtype=float)
             if t.shape != isl.shape or not np.all(np.isfinite(t)) or np.any(np.diff(t) < 0):
                 raise InputError("timestamps_s", f"{isl.size} finite, sorted seconds", f"shape {t.shape}")
             t.setflags(write=False)
-            object.__setattr__(self, "timestamps_s", t)
-        object.__setattr__(self, "notes", tuple(self.notes))
+        _set(self, input_tokens=isl, output_tokens=osl, timestamps_s=t, notes=tuple(self.notes))
 
     @property
     def n(self) -> int:
@@ -465,13 +480,12 @@ class SLO:
     def __post_init__(self) -> None:
         for name in ("ttft_s", "tpot_s", "e2e_s"):
             if getattr(self, name) is not None:
-                object.__setattr__(self, name, _positive(getattr(self, name), name))
+                _set(self, **{name: _positive(getattr(self, name), name)})
         p = _check_percentile(_number(self.percentile, "percentile"), self.percentile)
-        object.__setattr__(self, "percentile", p)
         a = p / 100 if self.attainment is None else _number(self.attainment, "attainment")
         if not 0 < a <= 1:
             raise InputError("attainment", "a share of requests in (0, 1]", self.attainment)
-        object.__setattr__(self, "attainment", a)
+        _set(self, percentile=p, attainment=a)
 
     @staticmethod
     def parse_percentile(value: str | float) -> float:
@@ -506,11 +520,10 @@ class Workload:
     pairs: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "rate_rps", _positive(self.rate_rps, "rate_rps"))
         cv = _number(self.arrival_cv, "arrival_cv")
         if not math.isfinite(cv) or cv < 0:
             raise InputError("arrival_cv", "a finite number >= 0 (1 = Poisson)", self.arrival_cv)
-        object.__setattr__(self, "arrival_cv", cv)
+        _set(self, rate_rps=_positive(self.rate_rps, "rate_rps"), arrival_cv=cv)
         for name in ("input_len", "output_len"):
             if not isinstance(getattr(self, name), LengthDist):
                 raise InputError(name, "a Fixed, LogNormal or Empirical length", getattr(self, name))
@@ -520,7 +533,7 @@ class Workload:
                 raise InputError("pairs", "an (n, 2) array of (isl, osl)", f"shape {a.shape}")
             pairs = np.column_stack([_token_array(a[:, 0], "pairs isl"), _token_array(a[:, 1], "pairs osl")])
             pairs.setflags(write=False)
-            object.__setattr__(self, "pairs", pairs)
+            _set(self, pairs=pairs)
 
     @classmethod
     def fixed(cls, rate_rps: float, isl: int, osl: int) -> Workload:
@@ -534,7 +547,7 @@ class Workload:
         rate = rate_rps if rate_rps is not None else trace.rate_rps
         if rate is None:
             raise InputError("rate_rps", "a positive rate: the trace has no usable timestamps", None,
-                             where=trace.source)
+                             where=f"trace {trace.source}")
         cv = arrival_cv if arrival_cv is not None else (trace.interarrival_cv or 1.0)
         isl, osl = trace.input_tokens, trace.output_tokens
         pairs = np.column_stack([isl, osl])
@@ -662,16 +675,20 @@ def bucketize(
 ) -> Buckets:
     """Split a workload into at most n_isl x n_osl ISL x OSL cells with log-spaced bounds.
 
-    The requests are the workload's trace pairs when it has them (no sampling), else n_samples draws
-    with numpy's default_rng(seed). A cell's share = its requests / all requests; empty cells are
-    dropped, so shares sum to 1 and rates sum to workload.rate_rps.
+    The requests are the workload's trace pairs when it has them (no sampling), else n_samples
+    Latin-hypercube draws (u_i = (perm_i + U_i) / n through each length's ppf, the two axes paired by
+    independent permutations) from numpy's default_rng(seed): stratifying cuts the sampling error of
+    means and quantiles well below that of independent draws. A cell's share = its requests / all
+    requests; empty cells are dropped, so shares sum to 1 and rates sum to workload.rate_rps.
     """
-    n_isl, n_osl, n_samples = (_count(v, k, 1) for k, v in (("n_isl", n_isl), ("n_osl", n_osl),
-                                                              ("n_samples", n_samples)))
+    n_isl, n_osl = _count(n_isl, "n_isl", 1), _count(n_osl, "n_osl", 1)
+    n_samples = _count(n_samples, "n_samples", 1)
     if workload.pairs is not None:
         isl, osl = workload.pairs[:, 0], workload.pairs[:, 1]
-    else:
-        isl, osl = workload.sample_requests(n_samples, np.random.default_rng(seed))
+    else:  # Latin hypercube: one draw in each of n equal-probability strata per axis, paired at random
+        rng = np.random.default_rng(seed)
+        isl, osl = (d.ppf((rng.permutation(n_samples) + rng.random(n_samples)) / n_samples)
+                    for d in (workload.input_len, workload.output_len))
     ei, eo = _edges(isl, n_isl), _edges(osl, n_osl)
     ci = np.searchsorted(ei, isl, side="right") - 1
     co = np.searchsorted(eo, osl, side="right") - 1

@@ -132,7 +132,7 @@ def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape
             ops.append(Op("attention_decode", "attention",
                           2.0 * heads * (2 * r_kv + rope) * shape.decode_kv_tokens * layers,
                           (shape.decode_kv_tokens * kv_tok_bytes + D * heads * (r_kv + rope + r_kv) * a)
-                          * layers, attn_dtype, m=1.0, launches=layers))
+                          * layers, attn_dtype, m=shape.decode_kv_tokens / D, launches=layers))
             ops.append(_gemm("mla_absorb_v", D, heads * r_kv, dv, layers, prec, gemm_dtype))
         out_dim = heads * dv
     else:
@@ -158,7 +158,7 @@ def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape
             w = window(shape.decode_kv_tokens, D)
             ops.append(Op("attention_decode", "attention", 4.0 * heads * d * shape.decode_kv_tokens * layers * w,
                           (shape.decode_kv_tokens * kv_tok_bytes * w + D * 2 * heads * d * a) * layers,
-                          attn_dtype, m=1.0, launches=layers))
+                          attn_dtype, m=shape.decode_kv_tokens / D, launches=layers))
         out_dim = heads * d
     ops.append(_gemm("o_proj", T, out_dim, h, layers, prec, gemm_dtype))
 

@@ -2,7 +2,7 @@
 
 Compute and memory overlap inside a kernel, so an operator takes the longer of the two:
 
-    t_op = max(F / (P_dtype · η_c(m)), B / (BW · η_m(B/launches))) + launches · t_launch
+    t_op = max(F / (P_dtype · η_c(m) · s_dtype), B / (BW · η_m(B/launches))) + launches · t_launch
 
 with P_dtype the dense peak of the dtype the kernel runs in, BW the HBM bandwidth and η the
 profile's size-dependent efficiencies (see ``planner.profile``). Communication is
@@ -72,7 +72,8 @@ def op_time(op: Op, acc: Accelerator, eff: Efficiency, span_gpus: int = 1) -> Op
     compute_s = 0.0
     if op.flops > 0:
         peak = acc.peak_flops_for(op.dtype)
-        eta = eff.attn_eff_max if op.kind == "attention" else eff.gemm_eff(op.m)
+        eta = eff.attn_eff(op.m) if op.kind == "attention" else eff.gemm_eff(op.m)
+        eta *= eff.dtype_scale(op.dtype)
         compute_s = op.flops / (peak * eta)
     memory_s = 0.0
     if op.bytes > 0:

@@ -1,0 +1,132 @@
+"""Roofline operators and the memory model: hand-worked figures and physical properties."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner.api import deployment, memory, roofline
+from planner.errors import PlannerError
+from planner.perf.ops import expected_experts_touched, stage_ops
+from planner.perf.shape import decode_shape, prefill_shape
+from planner.perf.step import step_time
+
+
+def test_70b_bf16_does_not_fit_one_80gb_gpu_but_fits_tp4():
+    one = memory("llama-3.1-70b", "H100-SXM", tp=1)
+    assert not one.fits
+    assert "exceed" in one.reason
+    four = memory("llama-3.1-70b", "H100-SXM", tp=4)
+    assert four.fits
+    # 70.55e9 params · 2 B / 4 GPUs ≈ 35.3 GB of weights per GPU; 80 GiB · 0.9 usable ≈ 77.3 GB
+    assert four.weights_bytes_per_gpu == pytest.approx(70.55e9 * 2 / 4, rel=0.01)
+    assert four.kv_bytes_per_token_per_gpu == 327_680 / 4
+    assert 30 * 2**30 < four.kv_room_bytes_per_gpu < 40 * 2**30
+    assert four.max_kv_tokens == int(four.kv_room_bytes_per_gpu // (327_680 / 4))
+    assert "GiB per GPU for KV cache" in four.reason
+    a100 = memory("llama-2-70b", "A100-SXM-80GB", tp=4)
+    assert a100.fits
+
+
+def test_fp8_halves_weights_and_kv():
+    bf = memory("llama-3.1-70b", "H100-SXM", tp=2)
+    f8 = memory("llama-3.1-70b", "H100-SXM", tp=2, precision="fp8", kv_dtype="fp8")
+    assert f8.kv_bytes_per_token == bf.kv_bytes_per_token / 2
+    assert f8.weights_bytes_per_gpu < 0.55 * bf.weights_bytes_per_gpu
+
+
+def test_mla_kv_is_replicated_across_tp():
+    m = memory("deepseek-v3", "H200-SXM", tp=8, precision="fp8")
+    assert m.kv_bytes_per_token == 70_272
+    assert m.kv_bytes_per_token_per_gpu == 70_272  # latents are not split by head
+
+
+def test_expected_experts_touched():
+    # E(1-(1-k/E)^B): one token touches exactly k experts; a huge batch touches all E
+    assert expected_experts_touched(8, 2, 1) == pytest.approx(2)
+    assert expected_experts_touched(256, 8, 1) == pytest.approx(8)
+    assert expected_experts_touched(8, 2, 2) == pytest.approx(8 * (1 - 0.75**2))
+    assert expected_experts_touched(256, 8, 10_000) == pytest.approx(256)
+
+
+def test_decode_reads_weights_once_per_step():
+    # Llama-3.1-8B bf16 decode at batch 1: HBM bytes ≈ every weight once (16.1 GB), except the
+    # input embedding table, of which only the looked-up row is read (1.05 GB less)
+    d = deployment("llama-3.1-8b", "H100-SXM")
+    ops = stage_ops(d.model, d.par, d.prec, decode_shape(1, 1), "bf16", "bf16")
+    total = sum(o.bytes for o in ops)
+    expected = (d.model.params - d.model.vocab * d.model.hidden) * 2
+    assert total == pytest.approx(expected, rel=0.01)
+
+
+def test_prefill_flops_about_2_params_tokens_plus_attention():
+    d = deployment("llama-3.1-8b", "H100-SXM")
+    n = 2048
+    ops = stage_ops(d.model, d.par, d.prec, prefill_shape(1, n), "bf16", "bf16")
+    gemm = sum(o.flops for o in ops if o.kind == "gemm" and o.name != "lm_head")
+    non_emb = d.model.params - d.model.embedding_params
+    assert gemm == pytest.approx(2 * non_emb * n, rel=0.01)
+    attn = sum(o.flops for o in ops if o.kind == "attention")
+    # causal: 4·L·n_q·d·n(n+1)/2
+    assert attn == pytest.approx(4 * 32 * 32 * 128 * n * (n + 1) / 2, rel=1e-9)
+
+
+def test_moe_decode_reads_only_touched_experts():
+    d = deployment("mixtral-8x7b", "H100-SXM", tp=2)
+    one = stage_ops(d.model, d.par, d.prec, decode_shape(1, 512), "bf16", "bf16")
+    many = stage_ops(d.model, d.par, d.prec, decode_shape(256, 512), "bf16", "bf16")
+    e1 = next(o for o in one if o.name == "moe_experts").bytes
+    e256 = next(o for o in many if o.name == "moe_experts").bytes
+    assert e256 / e1 == pytest.approx(8 / 2, rel=0.05)  # 2 of 8 experts vs all 8
+
+
+def test_tp_adds_two_all_reduces_per_layer():
+    d = deployment("llama-3.1-70b", "H100-SXM", tp=4)
+    ops = stage_ops(d.model, d.par, d.prec, decode_shape(8, 100), "bf16", "bf16")
+    ar = next(o for o in ops if o.name == "tp_all_reduce")
+    assert ar.launches == 2 * 80 and ar.comm_bytes == 8 * 8192 * 2
+
+
+def test_pp_raises_throughput_not_latency():
+    one = roofline("llama-3.1-70b", "H100-SXM", phase="prefill", batch=1, context=2048, tp=4)
+    two = roofline("llama-3.1-70b", "H100-SXM", phase="prefill", batch=1, context=2048, tp=4, pp=2)
+    assert two.step_s >= 0.95 * one.step_s
+
+
+def test_ampere_runs_fp8_weights_in_bf16():
+    st_ = roofline("llama-3.1-8b", "A100-SXM-80GB", precision="fp8", batch=512, context=512)
+    assert st_.gemm_dtype == "bf16"
+    h = roofline("llama-3.1-8b", "H100-SXM", precision="fp8", batch=512, context=512)
+    assert h.gemm_dtype == "fp8"
+
+
+def test_tp_must_divide_heads():
+    with pytest.raises(PlannerError, match="does not divide"):
+        deployment("llama-3.1-70b", "H100-SXM", tp=3)
+    with pytest.raises(PlannerError, match="scale-up domain"):
+        deployment("llama-3.1-70b", "L4", tp=16)
+
+
+@settings(max_examples=40, deadline=None)
+@given(bw=st.floats(1.0, 4.0), fl=st.floats(1.0, 4.0), batch=st.integers(1, 256), ctx=st.integers(1, 8192),
+       phase=st.sampled_from(["prefill", "decode"]))
+def test_more_bandwidth_or_flops_never_slows_a_step(bw, fl, batch, ctx, phase):
+    d = deployment("llama-3.1-8b", "H100-SXM")
+    faster = replace(d.acc, mem_bw_bytes_per_s=d.acc.mem_bw_bytes_per_s * bw,
+                     peak_flops={k: v * fl for k, v in d.acc.peak_flops.items()})
+    shape = prefill_shape(batch, ctx) if phase == "prefill" else decode_shape(batch, ctx)
+    base = step_time(d.model, d.acc, d.par, d.prec, shape, d.eff).step_s
+    fast = step_time(d.model, faster, d.par, d.prec, shape, d.eff).step_s
+    assert fast <= base * (1 + 1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=st.integers(1, 512), ctx=st.integers(1, 30000), extra=st.integers(1, 30000))
+def test_longer_context_never_shortens_decode(batch, ctx, extra):
+    d = deployment("llama-3.1-8b", "H100-SXM")
+    a = step_time(d.model, d.acc, d.par, d.prec, decode_shape(batch, ctx), d.eff).step_s
+    b = step_time(d.model, d.acc, d.par, d.prec, decode_shape(batch, ctx + extra), d.eff).step_s
+    assert b >= a
