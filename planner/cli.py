@@ -290,6 +290,65 @@ def roofline_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
               f"{pp} stage(s)); bound: {st.bound}; {summary['tokens_per_s']:,.0f} tokens/s")
 
 
+def _slo(ttft: float | None, tpot: float | None, e2e: float | None, percentile: str):
+    from planner.workload import SLO
+
+    if ttft is None and tpot is None and e2e is None:
+        return None
+    return SLO(ttft_s=ttft, tpot_s=tpot, e2e_s=e2e, percentile=SLO.parse_percentile(percentile))
+
+
+_ISL = typer.Option(None, "--isl", min=1, help="Input tokens per request (fixed).")
+_OSL = typer.Option(None, "--osl", min=1, help="Output tokens per request (fixed).")
+_WORKLOAD = typer.Option(None, "--workload", "-w", help="Trace CSV (BurstGPT, Azure, plain) or workload YAML.")
+_TTFT = typer.Option(None, "--ttft", help="TTFT limit in seconds at the SLO percentile.")
+_TPOT = typer.Option(None, "--tpot", help="TPOT limit in seconds at the SLO percentile.")
+_E2E = typer.Option(None, "--e2e", help="End-to-end latency limit in seconds.")
+_PCT = typer.Option("p99", "--percentile", help="SLO percentile: p50, p90, p95, p99 or a number.")
+
+
+@app.command("estimate")
+@guarded
+def estimate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = _PP, ep: int = _EP,
+                 precision: str = _PREC, kv_dtype: str | None = _KV, engine: str = _ENGINE,
+                 isl: int | None = _ISL, osl: int | None = _OSL, workload: Path | None = _WORKLOAD,
+                 concurrency: int | None = typer.Option(None, "--concurrency", help="Closed-loop clients."),
+                 rate: float | None = typer.Option(None, "--rate", help="Arrival rate, requests/s."),
+                 role: str = typer.Option("colocated", "--role", help="colocated, prefill or decode."),
+                 ttft: float | None = _TTFT, tpot: float | None = _TPOT, e2e: float | None = _E2E,
+                 percentile: str = _PCT, as_json: bool = _JSON) -> None:
+    """Throughput and TTFT/TPOT of one instance: offline maximum, at a concurrency, or at a rate."""
+    from planner.serving.estimate import estimate
+
+    est = estimate(model, gpu, tp=tp, pp=pp, ep=ep, precision=precision, kv_dtype=kv_dtype, engine=engine,
+                   isl=isl, osl=osl, workload=workload, concurrency=concurrency, rate_rps=rate,
+                   slo=_slo(ttft, tpot, e2e, percentile), role=role, hardware_db=_hw())
+    if as_json:
+        print_json(est.to_dict())
+        return
+    table = Table(title=f"{est.model} on {est.gpus}x {est.gpu} ({est.parallel}, {est.engine}, {est.role}, "
+                  f"{est.mode})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("request size", f"{est.isl:,.0f} in / {est.osl:,.0f} out tokens (mean)")
+    table.add_row("concurrency", f"{est.concurrency:,.1f}")
+    table.add_row("requests/s", f"{est.requests_per_s:,.3g}")
+    table.add_row("output tokens/s", f"{est.output_tokens_per_s:,.0f} ({est.output_tokens_per_s_per_gpu:,.0f}/GPU)")
+    table.add_row("total tokens/s", f"{est.total_tokens_per_s:,.0f}")
+    for name, vals in (("TTFT", est.ttft_s), ("TPOT", est.tpot_s)):
+        if vals:
+            table.add_row(name, "  ".join(f"{k} {seconds(v)}" for k, v in vals.items()))
+    if est.max_rps is not None:
+        table.add_row("max rate (no SLO)", f"{est.max_rps:,.3g} req/s")
+    if est.max_goodput_rps is not None:
+        table.add_row("max goodput (SLO)", f"{est.max_goodput_rps:,.3g} req/s")
+    table.add_row("bound", est.bound)
+    table.add_row("KV capacity", f"{est.memory['max_kv_tokens']:,} tokens")
+    out.print(table)
+    for note in est.notes:
+        out.print(f"[yellow]note:[/] {note}")
+
+
 def main() -> None:
     app()
 

@@ -26,7 +26,13 @@ PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 
 @dataclass(frozen=True)
 class Efficiency:
-    """Efficiency factors and overheads for one (engine, accelerator) pair."""
+    """Efficiency factors and overheads for one (engine, accelerator) pair.
+
+    ``launch_s`` is the floor of one kernel timed alone (kernel tables); ``kernel_overhead_s``
+    is what each kernel adds inside a serving step (CUDA graphs, fused kernels: smaller);
+    ``step_overhead_s`` is the engine's per-step host work (scheduling, sampling);
+    ``ttft_overhead_s`` is per-request work before the first token (HTTP, tokenisation, queue hops).
+    """
 
     gemm_eff_max: float = 1.0
     gemm_m_half: float = 0.0
@@ -38,8 +44,10 @@ class Efficiency:
     mem_bytes_half: float = 0.0
     comm_eff: float = 1.0
     comm_latency_s: float = 0.0
+    launch_s: float = 0.0
     kernel_overhead_s: float = 0.0
     step_overhead_s: float = 0.0
+    ttft_overhead_s: float = 0.0
     memory_util: float = 0.90
     runtime_overhead_bytes: float = 1.0e9
     token_budget: float = 8192

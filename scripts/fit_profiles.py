@@ -41,7 +41,7 @@ ENGINES: dict[str, dict[str, float]] = {
 # mid-range factors; they are flagged "uncalibrated" in docs/accuracy.md.
 UNCALIBRATED = {"gemm_eff_max": 0.70, "gemm_m_half": 64.0, "attn_eff_max": 0.45, "attn_m_half": 1024.0,
                 "fp8_eff_scale": 0.6, "fp4_eff_scale": 0.5, "mem_eff_max": 0.80, "mem_bytes_half": 1.0e6,
-                "kernel_overhead_s": 1.2e-5, "comm_eff": 0.55, "comm_latency_s": 8.0e-6}
+                "launch_s": 1.2e-5, "kernel_overhead_s": 3.0e-6, "comm_eff": 0.55, "comm_latency_s": 8.0e-6}
 
 
 def _round(v: float) -> float:

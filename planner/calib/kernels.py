@@ -28,14 +28,14 @@ from planner.profile import Efficiency
 
 KERNEL_FACTORS = ("gemm_eff_max", "gemm_m_half", "attn_eff_max", "attn_m_half", "fp8_eff_scale",
                   "fp4_eff_scale", "mem_eff_max",
-                  "mem_bytes_half", "kernel_overhead_s", "comm_eff", "comm_latency_s")
+                  "mem_bytes_half", "launch_s", "comm_eff", "comm_latency_s")
 _BOUNDS = {
     "gemm_eff_max": (0.2, 1.0), "gemm_m_half": (0.0, 4096.0), "attn_eff_max": (0.1, 1.0),
     "attn_m_half": (0.0, 8192.0), "fp8_eff_scale": (0.3, 1.0), "fp4_eff_scale": (0.2, 1.0),
     "mem_eff_max": (0.3, 1.0), "mem_bytes_half": (0.0, 1e9),
-    "kernel_overhead_s": (0.0, 1e-4), "comm_eff": (0.1, 1.0), "comm_latency_s": (0.0, 2e-4),
+    "launch_s": (0.0, 1e-4), "comm_eff": (0.1, 1.0), "comm_latency_s": (0.0, 2e-4),
 }
-_SCALE = {"gemm_m_half": 100.0, "attn_m_half": 1000.0, "mem_bytes_half": 1e6, "kernel_overhead_s": 1e-6,
+_SCALE = {"gemm_m_half": 100.0, "attn_m_half": 1000.0, "mem_bytes_half": 1e6, "launch_s": 1e-6,
           "comm_latency_s": 1e-6}
 
 

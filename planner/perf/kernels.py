@@ -39,7 +39,7 @@ def gemm_s(acc: Accelerator, eff: Efficiency, m: int, n: int, k: int, mode: str 
     wdt, prefs = GEMM_MODES[mode]
     dtype = _dtype_for(acc, prefs)
     nbytes = k * n * BYTES_PER_ELEMENT[wdt] + m * (k + n) * 2.0
-    return op_time(Op("gemm", "gemm", 2.0 * m * n * k, nbytes, dtype, m=m), acc, eff).time_s
+    return op_time(Op("gemm", "gemm", 2.0 * m * n * k, nbytes, dtype, m=m), acc, eff, isolated=True).time_s
 
 
 def context_attention_s(acc: Accelerator, eff: Efficiency, batch: int, isl: int, heads: int, kv_heads: int,
@@ -48,7 +48,7 @@ def context_attention_s(acc: Accelerator, eff: Efficiency, batch: int, isl: int,
     cdt = _dtype_for(acc, (_ATTN_DTYPES.get(dtype, "bf16"), "bf16"))
     flops = 4.0 * batch * heads * head_dim * isl * (isl + 1) / 2
     nbytes = batch * isl * (2 * heads + 2 * kv_heads) * head_dim * 2.0
-    return op_time(Op("attn", "attention", flops, nbytes, cdt, m=isl), acc, eff).time_s
+    return op_time(Op("attn", "attention", flops, nbytes, cdt, m=isl), acc, eff, isolated=True).time_s
 
 
 def generation_attention_s(acc: Accelerator, eff: Efficiency, batch: int, kv_len: int, heads: int,
@@ -58,10 +58,10 @@ def generation_attention_s(acc: Accelerator, eff: Efficiency, batch: int, kv_len
     flops = 4.0 * batch * heads * head_dim * kv_len
     nbytes = batch * kv_len * 2 * kv_heads * head_dim * kvb + batch * 2 * heads * head_dim * 2.0
     cdt = "fp8" if kv_dtype == "fp8" and acc.supports("fp8") else "bf16"
-    return op_time(Op("attn", "attention", flops, nbytes, cdt, m=kv_len), acc, eff).time_s
+    return op_time(Op("attn", "attention", flops, nbytes, cdt, m=kv_len), acc, eff, isolated=True).time_s
 
 
 def all_reduce_s(acc: Accelerator, eff: Efficiency, gpus: int, message_bytes: float) -> float:
     """Ring all-reduce of ``message_bytes`` over ``gpus`` GPUs of one scale-up domain."""
     op = Op("all_reduce", "comm", 0.0, 0.0, "bf16", comm_bytes=message_bytes, group=gpus, collective="all_reduce")
-    return op_time(op, acc, eff, span_gpus=gpus).time_s
+    return op_time(op, acc, eff, span_gpus=gpus, isolated=True).time_s

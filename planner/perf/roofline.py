@@ -65,10 +65,12 @@ def comm_time_s(op: Op, acc: Accelerator, eff: Efficiency, span_gpus: int) -> fl
     return op.launches * per
 
 
-def op_time(op: Op, acc: Accelerator, eff: Efficiency, span_gpus: int = 1) -> OpTime:
-    """Roofline time of ``op`` on ``acc`` with efficiencies ``eff``."""
+def op_time(op: Op, acc: Accelerator, eff: Efficiency, span_gpus: int = 1, isolated: bool = False) -> OpTime:
+    """Roofline time of ``op`` on ``acc`` with efficiencies ``eff``; ``isolated`` times a kernel launched
+    alone (kernel benchmarks: ``launch_s`` per launch) rather than inside a serving step."""
     if op.kind == "comm":
         return OpTime(op, 0.0, 0.0, comm_time_s(op, acc, eff, span_gpus), 0.0)
+    # (communication latency alpha already covers the launch of a collective)
     compute_s = 0.0
     if op.flops > 0:
         peak = acc.peak_flops_for(op.dtype)
@@ -79,4 +81,5 @@ def op_time(op: Op, acc: Accelerator, eff: Efficiency, span_gpus: int = 1) -> Op
     if op.bytes > 0:
         per_launch = op.bytes / max(op.launches, 1.0)
         memory_s = op.bytes / (acc.mem_bw_bytes_per_s * eff.mem_eff(per_launch))
-    return OpTime(op, compute_s, memory_s, 0.0, op.launches * eff.kernel_overhead_s)
+    per_launch_s = eff.launch_s if isolated else eff.kernel_overhead_s
+    return OpTime(op, compute_s, memory_s, 0.0, op.launches * per_launch_s)

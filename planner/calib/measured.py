@@ -1,0 +1,142 @@
+"""Measured results in one schema, and readers that map published formats into it.
+
+Schema (one row per measurement; CSV columns, SI units):
+
+| column | meaning |
+|---|---|
+| model, accelerator | names the databases resolve (aliases allowed) |
+| count | accelerators the measurement covers (the whole system; instances = count/(tp·pp)) |
+| tp, pp, ep | parallelism of one instance (blank tp: the best over 1,2,4,8, as a benchmark submitter tunes it) |
+| precision, kv_dtype | weight and KV-cache dtypes (bf16 fp16 fp8 int8 int4 fp4) |
+| engine | vllm, sglang, trtllm (profiles) |
+| isl, osl | mean input / output tokens per request |
+| concurrency | closed-loop clients (blank: offline or rate) |
+| rate_rps | open-loop arrival rate (blank: offline or concurrency) |
+| output_tokens_per_s | whole-system output throughput |
+| ttft_s, tpot_s | measured latency |
+| stat | which statistic the latencies are: mean, p50, p90, p99 |
+| source | where the row comes from |
+
+``mode`` is derived: ``offline`` (no concurrency, no rate), ``concurrency`` or ``rate``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from planner.errors import PlannerError
+
+COLUMNS = ("model", "accelerator", "count", "tp", "pp", "ep", "precision", "kv_dtype", "engine", "isl", "osl",
+           "concurrency", "rate_rps", "output_tokens_per_s", "ttft_s", "tpot_s", "stat", "source")
+REQUIRED = ("model", "accelerator", "engine", "isl", "osl")
+METRICS = ("output_tokens_per_s", "ttft_s", "tpot_s")
+_DATASETS = Path(__file__).resolve().parents[1] / "data" / "mlperf_datasets.csv"
+
+
+def mode_of(row: dict) -> str:
+    if _num(row.get("concurrency")) is not None:
+        return "concurrency"
+    if _num(row.get("rate_rps")) is not None:
+        return "rate"
+    return "offline"
+
+
+def _num(v: object) -> float | None:
+    try:
+        f = float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def read_measured(path: str | Path) -> pd.DataFrame:
+    """Read a measured CSV in our schema; missing required columns fail with their names."""
+    p = Path(path)
+    try:
+        df = pd.read_csv(p)
+    except FileNotFoundError:
+        raise PlannerError(f"measured file {p}: file not found") from None
+    except pd.errors.EmptyDataError:
+        raise PlannerError(f"measured file {p}: empty file, expected a CSV with columns {', '.join(REQUIRED)}") \
+            from None
+    except (pd.errors.ParserError, UnicodeDecodeError, IsADirectoryError) as exc:
+        raise PlannerError(f"measured file {p}: not a readable CSV ({exc.__class__.__name__})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise PlannerError(f"measured file {p}: missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}")
+    if not any(m in df.columns for m in METRICS):
+        raise PlannerError(f"measured file {p}: needs at least one of {', '.join(METRICS)}")
+    for c in COLUMNS:
+        if c not in df.columns:
+            df[c] = np.nan
+    if df.empty:
+        raise PlannerError(f"measured file {p}: no rows")
+    return df
+
+
+def _precision(val: object, default: str = "bf16") -> str:
+    v = str(val).strip().lower() if isinstance(val, str) else ""
+    return {"fp8": "fp8", "fp4": "fp4", "nvfp4": "fp4", "int4": "int4", "bf16": "bf16", "bfloat16": "bf16",
+            "fp16": "fp16", "float16": "fp16", "int8": "int8", "w8a8": "int8"}.get(v, default)
+
+
+def from_aiconfigurator_silicon(path: str | Path) -> pd.DataFrame:
+    """aiconfigurator silicon rows (aggregated mode, no attention data-parallelism) in our schema.
+
+    ``batch_size`` is the client concurrency; TTFT/TPOT are means (ms). Disaggregated rows and
+    attention-DP rows need roles and DP attention, which a single instance does not describe.
+    """
+    s = pd.read_csv(path)
+    s = s[(s["mode"] == "agg") & (s["attention_dp_size"].fillna(1) == 1) & (s["pp_size"].fillna(1) >= 1)]
+    s = s[s["moe_tp_size"].fillna(s["tp_size"]) * s["moe_ep_size"].fillna(1) == s["tp_size"]]
+    prec = s["precision"].map(_precision)
+    kv = np.where(prec.isin(["fp8", "fp4"]) & (s["backend"] == "trtllm"), "fp8", "bf16")
+    return pd.DataFrame({
+        "model": s["model_path"], "accelerator": s["system"], "count": s["tp_size"] * s["pp_size"].fillna(1),
+        "tp": s["tp_size"], "pp": s["pp_size"].fillna(1), "ep": s["moe_ep_size"].fillna(1), "precision": prec,
+        "kv_dtype": kv, "engine": s["backend"], "isl": s["isl"], "osl": s["osl"], "concurrency": s["batch_size"],
+        "rate_rps": np.nan, "output_tokens_per_s": np.nan, "ttft_s": s["silicon_ttft_ms"] / 1e3,
+        "tpot_s": s["silicon_tpot_ms"] / 1e3, "stat": "mean",
+        "source": "aiconfigurator_silicon_sample.csv id=" + s["id"].astype(str),
+    }).reset_index(drop=True)
+
+
+def _datasets() -> pd.DataFrame:
+    if not _DATASETS.is_file():
+        raise PlannerError(f"{_DATASETS}: MLPerf dataset lengths are missing")
+    return pd.read_csv(_DATASETS)
+
+
+def from_mlperf(path: str | Path, scenarios: tuple[str, ...] = ("Offline",)) -> pd.DataFrame:
+    """MLPerf Inference rows: system throughput (tokens/s per accelerator × count), dataset mean
+    lengths from ``planner/data/mlperf_datasets.csv``; TensorRT submissions map to trtllm, others
+    (vLLM, ROCm) to vllm; Hopper/AMD FP8 runs use an FP8 KV cache as the submissions describe."""
+    m = pd.read_csv(path)
+    m = m[m["scenario"].isin(scenarios) & (m["result_valid"].fillna("VALID") == "VALID")]
+    ds = _datasets()
+    rows = []
+    for r in m.to_dict("records"):
+        match = ds[[str(r["model_norm"]).startswith(str(p)) for p in ds["model_norm_prefix"]]]
+        if match.empty or not _num(r.get("tokens_per_s_per_accel")):
+            continue
+        d = match.sort_values("model_norm_prefix", key=lambda x: x.str.len(), ascending=False).iloc[0]
+        if not _num(d.get("mean_input_tokens")) or not _num(d.get("mean_output_tokens")):
+            continue
+        software = str(r.get("software", "")).lower()
+        engine = "vllm" if "vllm" in software else "trtllm"
+        prec = _precision(r.get("weight_dtype"), "fp8")
+        rows.append({
+            "model": r["model_norm"], "accelerator": r["accelerator"], "count": r["accel_count"], "tp": np.nan,
+            "pp": 1, "ep": 1, "precision": prec, "kv_dtype": "fp8" if prec in ("fp8", "fp4") else "bf16",
+            "engine": engine, "isl": d["mean_input_tokens"], "osl": d["mean_output_tokens"], "concurrency": np.nan,
+            "rate_rps": np.nan, "output_tokens_per_s": float(r["tokens_per_s_per_accel"]) * float(r["accel_count"]),
+            "ttft_s": np.nan, "tpot_s": np.nan, "stat": "mean",
+            "source": f"mlperf {r['version']} {r['submitter']} {r['system']} {r['model_norm']} {r['scenario']}",
+            "version": r["version"],
+        })
+    return pd.DataFrame(rows)

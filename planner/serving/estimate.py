@@ -1,0 +1,239 @@
+"""``estimate``: throughput and latency of one instance for a workload, at a rate, a
+concurrency, or the offline maximum.
+
+Modes:
+- offline (neither rate nor concurrency): every request queued at once, as ``trtllm-bench``
+  or vLLM's throughput benchmark; concurrency rises to its cap (KV, sequence cap, token
+  budget) and throughput is ``C/t_step(C)`` of the colocated steady state.
+- concurrency ``N`` (closed loop, like benchmark clients): fixed-length requests finish
+  together, so prompts arrive in waves of ``N``; a wave's prefill takes
+  ``T_wave = ⌈N·I/budget⌉`` budget-sized steps, TTFT of the j-th prompt of the wave is the
+  time to reach its batch, and TPOT is the decode-only step at ``N``; throughput is
+  ``N·O / (T_wave + (O−1)·TPOT)``.
+- rate λ (open loop, arrival CV from the workload): the operating point of Little's law and
+  queueing for TTFT tails (``planner.serving.model``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from planner.api import Deployment, deployment
+from planner.errors import InputError, PlannerError
+from planner.perf.shape import decode_shape
+from planner.perf.step import step_time
+from planner.serving.model import InstanceModel, RequestSize
+from planner.workload import SLO, Workload, parse_length, read_trace
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What one instance does for a workload; SI units, ``to_dict`` for JSON."""
+
+    model: str
+    gpu: str
+    gpus: int
+    parallel: str
+    engine: str
+    role: str
+    mode: str
+    isl: float
+    osl: float
+    concurrency: float
+    requests_per_s: float
+    output_tokens_per_s: float
+    output_tokens_per_s_per_gpu: float
+    total_tokens_per_s: float
+    ttft_s: dict[str, float]
+    tpot_s: dict[str, float]
+    bound: str
+    memory: dict[str, Any]
+    rate_rps: float | None = None
+    utilisation: float | None = None
+    max_rps: float | None = None
+    max_goodput_rps: float | None = None
+    slo: dict[str, Any] | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["notes"] = list(self.notes)
+        return d
+
+
+def load_workload(path: str | Path, rate_rps: float | None = None) -> Workload:
+    """A trace CSV (BurstGPT, Azure, plain) or a YAML with rate_rps, input, output[, arrival_cv]."""
+    p = Path(path)
+    if p.suffix.lower() in (".yaml", ".yml"):
+        from planner._yaml import load_yaml
+
+        raw = load_yaml(p, "workload")
+        if not isinstance(raw, dict):
+            raise InputError("workload", "a mapping with rate_rps, input, output", raw, where=str(p))
+        known = {"rate_rps", "input", "output", "arrival_cv"}
+        extra = set(raw) - known
+        if extra:
+            raise InputError(sorted(extra)[0], f"one of {', '.join(sorted(known))}", where=str(p))
+        for key in ("input", "output"):
+            if key not in raw:
+                raise InputError(key, "a length: 512, lognormal:mean=800,p99=4000 or hist:file.csv", where=str(p))
+        rate = rate_rps if rate_rps is not None else raw.get("rate_rps", 1.0)
+        return Workload(rate, parse_length(str(raw["input"])), parse_length(str(raw["output"])),
+                        float(raw.get("arrival_cv", 1.0)))
+    return Workload.from_trace(read_trace(p), rate_rps=rate_rps)
+
+
+def request_size(workload: Workload, percentile: float = 99.0, n: int = 20000, seed: int = 0) -> RequestSize:
+    """Representative size of a workload: mean lengths, the input length at ``percentile``,
+    and the squared CV of prefill work (taken linear in input length)."""
+    rng = np.random.default_rng(seed)
+    isl, osl = workload.sample_requests(n, rng)
+    isl = isl.astype(float)
+    mean = float(isl.mean())
+    return RequestSize(isl=mean, osl=float(osl.mean()), isl_tail=float(np.quantile(isl, percentile / 100.0)),
+                       cs2=float(isl.var() / mean**2) if mean else 0.0)
+
+
+def _positive(value: float | None, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise InputError(name, "a number > 0", value)
+    return float(value)
+
+
+def estimate(model: str, gpu: str, tp: int = 1, pp: int = 1, ep: int = 1, precision: str = "bf16",
+             kv_dtype: str | None = None, engine: str = "vllm", isl: int | None = None, osl: int | None = None,
+             workload: Workload | str | Path | None = None, concurrency: int | None = None,
+             rate_rps: float | None = None, slo: SLO | None = None, role: str = "colocated",
+             dep: Deployment | None = None, **db: Any) -> Estimate:
+    """Throughput, latency and limits of one instance (see the module docstring for the modes)."""
+    if concurrency is not None and rate_rps is not None:
+        raise InputError("concurrency/rate", "one of --concurrency or --rate, not both")
+    rate_rps = _positive(rate_rps, "rate")
+    if concurrency is not None and (isinstance(concurrency, bool) or not isinstance(concurrency, int)
+                                    or concurrency < 1):
+        raise InputError("concurrency", "an integer >= 1", concurrency)
+    if role not in ("colocated", "prefill", "decode"):
+        raise InputError("role", "colocated, prefill or decode", role)
+    d = dep or deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, **db)
+    if workload is not None and not isinstance(workload, Workload):
+        workload = load_workload(workload, rate_rps)
+    if workload is None:
+        if isl is None or osl is None:
+            raise InputError("isl/osl", "both --isl and --osl, or --workload FILE")
+        for name, val in (("isl", isl), ("osl", osl)):
+            if isinstance(val, bool) or not isinstance(val, int) or val < 1:
+                raise InputError(name, "an integer >= 1", val)
+        workload = Workload.fixed(rate_rps or 1.0, isl, osl)
+    elif rate_rps is None and concurrency is None and workload.pairs is not None and slo is not None:
+        rate_rps = workload.rate_rps
+    pct = slo.percentile if slo else 99.0
+    size = request_size(workload, pct)
+    inst = InstanceModel(d, role, size, arrival_cv=workload.arrival_cv)
+    mem = inst.memory
+    notes: list[str] = []
+    if not mem.fits:
+        raise PlannerError(f"does not fit: {mem.reason}")
+    if not inst.grid:
+        raise PlannerError(f"no room for even one request of {size.isl:.0f}+{size.osl:.0f} tokens: {mem.reason}")
+
+    pcts = tuple(sorted({50.0, 90.0, 99.0, pct}))
+    if rate_rps is not None:
+        mode = "rate"
+        lat = inst.latency(rate_rps, pcts)
+        if not lat.stable:
+            raise PlannerError(f"rate: {rate_rps:g} req/s exceeds this instance's capacity of {inst.max_rps:.3g} "
+                               f"req/s ({inst.concurrency_bound.replace('_', ' ')} limits concurrency to "
+                               f"{inst.max_concurrency:.0f}); lower the rate or add instances")
+        pt = inst.point_at_rate(rate_rps)
+        conc, rps = lat.concurrency, rate_rps
+        out_tps = rps * size.osl
+        ttft, tpot = lat.ttft_s, lat.tpot_s
+        util = lat.utilisation
+        step = pt.step_s if pt else math.nan
+    elif concurrency is not None:
+        mode = "concurrency"
+        conc, rps, out_tps, ttft, tpot, step = _closed_loop(inst, concurrency, pcts, notes)
+        util = None
+    else:
+        mode = "offline"
+        top = inst.grid[-1]
+        conc, rps, out_tps = top.concurrency, top.requests_per_s, top.output_tokens_per_s
+        ttft, tpot = {}, {"mean": top.tpot_s}
+        util, step = 1.0, top.step_s
+    bound = _bound(inst, conc, mode)
+    goodput = None
+    if slo is not None:
+        goodput = inst.goodput_rps(slo.ttft_s, slo.tpot_s, slo.percentile)
+        if rate_rps is not None and rate_rps > goodput:
+            bound = "SLO"
+    gpus = d.par.gpus
+    total_tps = rps * (size.isl + size.osl)
+    if role == "prefill":
+        out_tps = rps
+        total_tps = rps * size.isl
+    _ = step
+    return Estimate(
+        model=d.model.id, gpu=d.acc.id, gpus=gpus, parallel=d.par.label(), engine=d.profile.engine, role=role,
+        mode=mode, isl=size.isl, osl=size.osl, concurrency=conc, requests_per_s=rps, output_tokens_per_s=out_tps,
+        output_tokens_per_s_per_gpu=out_tps / gpus, total_tokens_per_s=total_tps, ttft_s=ttft, tpot_s=tpot,
+        bound=bound, memory=mem.to_dict(), rate_rps=rate_rps, utilisation=util, max_rps=inst.max_rps,
+        max_goodput_rps=goodput, slo=asdict(slo) if slo else None, notes=tuple(notes),
+    )
+
+
+def _closed_loop(inst: InstanceModel, n: int, pcts: tuple[float, ...], notes: list[str]):
+    """N clients each sending its next request when the previous one ends. Clients drift out of
+    step, so arrivals look random at λ = N_eff / (TTFT + (O−1)·TPOT), solved by fixed-point
+    iteration; TPOT is the colocated step at N_eff (with its prefill share)."""
+    O = inst.size.osl
+    n_eff = min(float(n), inst.max_concurrency)
+    if n_eff < n:
+        notes.append(f"concurrency {n} exceeds the {inst.concurrency_bound.replace('_', ' ')} cap of "
+                     f"{inst.max_concurrency:.0f}; the rest queue")
+    tpot = inst.step_s(n_eff)
+    ttft, _ = inst.ttft(0.0, n_eff, pcts, ca2=0.0)
+    rate = n_eff / (ttft["mean"] + max(O - 1, 0) * tpot)
+    for _ in range(20):
+        ttft, rho = inst.ttft(rate, n_eff, pcts, ca2=0.0)
+        if rho >= 1:
+            ttft = {k: v for k, v in ttft.items()}
+        new = n_eff / (min(ttft["mean"], 1e9) + max(O - 1, 0) * tpot)
+        if abs(new - rate) < 1e-6 * rate:
+            rate = new
+            break
+        rate = 0.5 * (rate + new)
+    if n > n_eff:  # requests beyond the cap wait for a slot: one cycle per extra wave
+        cycle = ttft["mean"] + max(O - 1, 0) * tpot
+        extra = (math.ceil(n / n_eff) - 1) / 2.0 * cycle
+        ttft = {k: v + extra for k, v in ttft.items()}
+    tp = {"mean": tpot, **{f"p{p:g}": tpot for p in pcts}}
+    return n_eff, rate, rate * O, ttft, tp, tpot
+
+
+def _bound(inst: InstanceModel, conc: float, mode: str) -> str:
+    """What limits throughput here: the step's bound, or the concurrency cap when the step
+    is memory-bound at the cap (more sequences would still help)."""
+    d = inst.dep
+    I, O = inst.size.isl, inst.size.osl
+    if inst.role == "prefill":
+        from planner.perf.shape import prefill_shape
+
+        st = step_time(d.model, d.acc, d.par, d.prec, prefill_shape(inst.prefill_batch, I), d.eff)
+        return _label(st.bound)
+    st = step_time(d.model, d.acc, d.par, d.prec, decode_shape(max(conc, 1.0), I + O / 2.0), d.eff)
+    step_bound = _label(st.bound)
+    if mode == "offline" and step_bound != "compute":
+        return {"kv_capacity": "KV capacity", "max_seqs": "sequence cap", "token_budget": "token budget"}[
+            inst.concurrency_bound]
+    return step_bound
+
+
+def _label(bound: str) -> str:
+    return {"memory": "memory bandwidth", "communication": "communication"}.get(bound, bound)

@@ -1,0 +1,288 @@
+"""Analytic serving model of one instance: throughput and latency for a request size.
+
+Three roles, one step model (``planner.perf.step``):
+
+- colocated: continuous batching with chunked prefill (vLLM V1, SGLang, TensorRT-LLM). In
+  steady state with ``C`` sequences decoding and outputs of ``O`` tokens, ``C/O`` requests
+  finish, so ``C/O`` prompts of ``I`` tokens are prefilled, per step. One step holds a
+  decode part ``decode_shape(C, I + O/2)`` and that prefill share, so
+  ``TPOT = t_step(C)``, output tokens/s ``= C / t_step(C)`` and requests/s ``= C/(O·t_step)``.
+- decode-only (disaggregated): the same without the prefill share.
+- prefill-only: batches of whole prompts up to the token budget; requests/s
+  ``= k / t_prefill(k prompts)`` with ``k = max(1, budget / I)``.
+
+``C`` is capped by KV memory (``C·(I + O/2) ≤ max_kv_tokens``, mean occupancy under paged
+KV), by the engine's running-sequence cap and, colocated, by the token budget
+(``C·(1 + I/O) ≤ budget``). At a request rate λ the operating point solves Little's law
+``C = λ·O·t_step(C)``; TTFT adds queueing (``planner.serving.queueing``) to the prefill
+service time. Operating points are evaluated on a geometric grid of ``C`` and interpolated,
+so a whole capacity curve costs a few dozen step evaluations.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from planner.api import Deployment
+from planner.perf.memory import MemoryPlan, memory_plan
+from planner.perf.shape import decode_shape, prefill_shape, prompt_share_shape
+from planner.perf.step import step_time
+from planner.serving.queueing import kingman_mean_wait_s, wait_quantile_s
+
+ROLES = ("colocated", "prefill", "decode")
+
+
+@dataclass(frozen=True)
+class RequestSize:
+    """Representative request: mean input/output tokens, the input length at the SLO
+    percentile (for TTFT tails) and the squared CV of prefill work (queueing)."""
+
+    isl: float
+    osl: float
+    isl_tail: float | None = None
+    cs2: float = 0.0
+
+    @property
+    def tail_isl(self) -> float:
+        return self.isl_tail if self.isl_tail else self.isl
+
+
+@dataclass(frozen=True)
+class Point:
+    """One operating point of an instance."""
+
+    concurrency: float
+    step_s: float
+    tpot_s: float
+    requests_per_s: float
+    output_tokens_per_s: float
+    prefill_s: float
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Latency at a request rate: means and percentiles (p50/p90/p99 and the SLO percentile)."""
+
+    rate_rps: float
+    utilisation: float
+    concurrency: float
+    ttft_s: dict[str, float]
+    tpot_s: dict[str, float]
+    stable: bool
+
+
+@dataclass(frozen=True)
+class InstanceModel:
+    """Capacity curve of one deployment in one role for one request size."""
+
+    dep: Deployment
+    role: str
+    size: RequestSize
+    arrival_cv: float = 1.0
+    grid_points: int = 24
+    min_kv_tokens: int = 0
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    # --- limits -------------------------------------------------------------------------
+    @cached_property
+    def memory(self) -> MemoryPlan:
+        need = self.min_kv_tokens or int(self.size.isl + (self.size.osl if self.role != "prefill" else 1))
+        d = self.dep
+        return memory_plan(d.model, d.acc, d.par, d.prec, d.eff, min_kv_tokens=max(need, 1))
+
+    @property
+    def fits(self) -> bool:
+        return self.memory.fits
+
+    @cached_property
+    def caps(self) -> dict[str, float]:
+        """Upper bounds on decode concurrency, by what imposes them."""
+        eff = self.dep.eff
+        I, O = self.size.isl, self.size.osl
+        caps = {"kv_capacity": self.memory.max_kv_tokens / (I + O / 2.0), "max_seqs": eff.max_seqs}
+        if self.role == "colocated":
+            caps["token_budget"] = eff.token_budget / (1.0 + I / O)
+        return caps
+
+    @cached_property
+    def max_concurrency(self) -> float:
+        return max(0.0, min(self.caps.values()))
+
+    @property
+    def concurrency_bound(self) -> str:
+        return min(self.caps, key=lambda k: self.caps[k])
+
+    # --- step times ---------------------------------------------------------------------
+    def step_s(self, concurrency: float) -> float:
+        """Step time at decode concurrency C (colocated: including the steady prefill share)."""
+        key = round(concurrency, 6)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        d = self.dep
+        I, O = self.size.isl, self.size.osl
+        shape = decode_shape(concurrency, I + O / 2.0)
+        if self.role == "colocated":
+            shape = shape + prompt_share_shape(concurrency / O, I)
+        t = step_time(d.model, d.acc, d.par, d.prec, shape, d.eff).step_s
+        self._cache[key] = t
+        return t
+
+    def prefill_alone_s(self, isl: float | None = None) -> float:
+        """Time to prefill one prompt on an idle instance, in budget-sized chunks."""
+        d = self.dep
+        n = float(isl if isl is not None else self.size.isl)
+        budget = d.eff.token_budget
+        total, done = 0.0, 0.0
+        while done < n:
+            chunk = min(budget, n - done)
+            shape = prefill_shape(1, chunk, past=done, last_chunk=done + chunk >= n)
+            total += step_time(d.model, d.acc, d.par, d.prec, shape, d.eff).step_s
+            done += chunk
+        return total
+
+    @cached_property
+    def prefill_batch(self) -> float:
+        """Prompts per prefill-only step: as many whole prompts as fit the token budget."""
+        return max(1.0, math.floor(self.dep.eff.token_budget / self.size.isl))
+
+    @cached_property
+    def prefill_batch_s(self) -> float:
+        d = self.dep
+        k = self.prefill_batch
+        if self.size.isl > d.eff.token_budget:
+            return self.prefill_alone_s()
+        return step_time(d.model, d.acc, d.par, d.prec, prefill_shape(k, self.size.isl), d.eff).step_s
+
+    # --- curve --------------------------------------------------------------------------
+    @cached_property
+    def grid(self) -> tuple[Point, ...]:
+        """Operating points on a geometric grid of concurrency up to the cap."""
+        if self.role == "prefill":
+            k, t = self.prefill_batch, self.prefill_batch_s
+            rps = k / t
+            return (Point(k, t, 0.0, rps, 0.0, t),)
+        cmax = self.max_concurrency
+        if cmax < 1.0:
+            return ()
+        pts = np.unique(np.concatenate([np.geomspace(1.0, cmax, self.grid_points), [cmax]]))
+        O = self.size.osl
+        out = []
+        for c in pts:
+            t = self.step_s(float(c))
+            out.append(Point(float(c), t, t, c / (O * t), c / t, t))
+        return tuple(out)
+
+    @cached_property
+    def max_rps(self) -> float:
+        """Highest sustainable request rate, SLO aside."""
+        return max((p.requests_per_s for p in self.grid), default=0.0)
+
+    def point_at_rate(self, rate_rps: float) -> Point | None:
+        """Operating point serving ``rate_rps`` (Little's law C = λ·O·t(C)), interpolated on the grid."""
+        g = self.grid
+        if not g or rate_rps > self.max_rps * (1 + 1e-9):
+            return None
+        if self.role == "prefill":
+            return g[0]
+        rps = [p.requests_per_s for p in g]
+        if rate_rps <= rps[0]:
+            return g[0]
+        for lo, hi in zip(g, g[1:]):
+            if hi.requests_per_s >= rate_rps:
+                w = (rate_rps - lo.requests_per_s) / max(hi.requests_per_s - lo.requests_per_s, 1e-30)
+                c = lo.concurrency + w * (hi.concurrency - lo.concurrency)
+                t = lo.step_s + w * (hi.step_s - lo.step_s)
+                return Point(c, t, t, rate_rps, rate_rps * self.size.osl, t)
+        return g[-1]
+
+    # --- latency ------------------------------------------------------------------------
+    def prompt_step_s(self, concurrency: float, isl: float | None = None) -> float:
+        """Time from a prompt's admission to its first token: the step(s) that prefill it, in
+        budget-sized chunks, sharing each step with ``concurrency`` decoding sequences."""
+        d = self.dep
+        n = float(isl if isl is not None else self.size.isl)
+        if self.role != "colocated" or concurrency < 1e-9:
+            return self.prefill_alone_s(n)
+        ctx = self.size.isl + self.size.osl / 2.0
+        budget = max(d.eff.token_budget - concurrency, 1.0)
+        total, done = 0.0, 0.0
+        while done < n:
+            chunk = min(budget, n - done)
+            shape = decode_shape(concurrency, ctx) + prefill_shape(1, chunk, past=done, last_chunk=done + chunk >= n)
+            total += step_time(d.model, d.acc, d.par, d.prec, shape, d.eff).step_s
+            done += chunk
+        return total
+
+    def ttft(self, rate_rps: float, concurrency: float, percentiles: tuple[float, ...],
+             ca2: float | None = None) -> tuple[dict[str, float], float]:
+        """TTFT mean and percentiles at arrival rate λ with ``concurrency`` sequences decoding.
+
+        service = prompt step(s) + engine TTFT overhead; waiting = Kingman G/G/1 on the prefill
+        work, with utilisation ρ = max(λ/λ_max, λ·t_prefill_alone) (the GPU, or the share of it
+        prefills need); returns (ttft dict, ρ).
+        """
+        eff = self.dep.eff
+        ca2 = self.arrival_cv**2 if ca2 is None else ca2
+        alone = self.prefill_alone_s()
+        rho = max(rate_rps / self.max_rps if self.max_rps else math.inf, rate_rps * alone)
+        if self.role == "prefill":
+            rho = rate_rps / self.max_rps if self.max_rps else math.inf
+        service = self.prompt_step_s(concurrency) + eff.ttft_overhead_s
+        tail_service = service
+        if self.size.isl_tail and self.size.isl_tail > self.size.isl * 1.01:
+            tail_service = self.prompt_step_s(concurrency, self.size.isl_tail) + eff.ttft_overhead_s
+        mean_w = kingman_mean_wait_s(rho, alone, ca2, self.size.cs2)
+        out = {"mean": service + mean_w}
+        for p in percentiles:
+            q = p / 100.0
+            out[f"p{p:g}"] = (tail_service if q > 0.5 else service) + wait_quantile_s(mean_w, rho, q)
+        return out, rho
+
+    def latency(self, rate_rps: float, percentiles: tuple[float, ...] = (50.0, 90.0, 99.0)) -> Latency:
+        """TTFT and TPOT at an open-loop arrival rate (CV ``arrival_cv``)."""
+        pt = self.point_at_rate(rate_rps)
+        keys = ["mean", *[f"p{p:g}" for p in percentiles]]
+        if pt is None:
+            inf = {k: math.inf for k in keys}
+            return Latency(rate_rps, math.inf, self.max_concurrency, inf, dict(inf), False)
+        conc = 0.0 if self.role == "prefill" else pt.concurrency
+        ttft, rho = self.ttft(rate_rps, conc, percentiles)
+        tpot = 0.0 if self.role == "prefill" else pt.tpot_s
+        tp = {"mean": tpot, **{f"p{p:g}": tpot for p in percentiles}}
+        return Latency(rate_rps, rho, pt.concurrency, ttft, tp, rho < 1.0)
+
+    def goodput_rps(self, ttft_limit_s: float | None, tpot_limit_s: float | None, percentile: float) -> float:
+        """Highest rate whose TTFT and TPOT at ``percentile`` meet the limits (0 when none does)."""
+        if not self.grid:
+            return 0.0
+        key = f"p{percentile:g}"
+
+        def ok(rate: float) -> bool:
+            lat = self.latency(rate, (percentile,))
+            if not lat.stable:
+                return False
+            if ttft_limit_s is not None and lat.ttft_s[key] > ttft_limit_s:
+                return False
+            return not (tpot_limit_s is not None and self.role != "prefill" and lat.tpot_s[key] > tpot_limit_s)
+
+        hi = self.max_rps * (1 - 1e-6)
+        if ok(hi):
+            return hi
+        lo = 0.0
+        if not ok(hi * 1e-4):
+            return 0.0
+        lo = hi * 1e-4
+        for _ in range(40):
+            mid = 0.5 * (lo + hi)
+            if ok(mid):
+                lo = mid
+            else:
+                hi = mid
+            if hi - lo < 1e-4 * hi:
+                break
+        return lo

@@ -1,0 +1,170 @@
+"""Predicted vs measured: per-row predictions, error metrics per group, and pass/fail gates.
+
+Absolute percentage error ``APE = |predicted − measured| / measured``; groups report the
+median (MdAPE) and the 90th percentile (p90 APE). A row that cannot be evaluated (unknown
+model or accelerator, non-numeric values, a configuration that does not fit) is skipped
+with its reason; the rest are still evaluated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from planner.api import deployment
+from planner.calib.measured import METRICS, mode_of
+from planner.errors import PlannerError
+from planner.hardware import HardwareDB, default_hardware
+from planner.profile import Profile, load_profile
+from planner.serving.estimate import estimate
+
+TP_CHOICES = (1, 2, 4, 8)
+
+
+def _num(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _int(v: Any, name: str, default: int | None = None) -> int:
+    f = _num(v)
+    if f is None:
+        if default is not None:
+            return default
+        raise PlannerError(f"{name}: expected a number, got {v!r}")
+    if f < 1 or f != int(f):
+        raise PlannerError(f"{name}: expected a whole number >= 1, got {v!r}")
+    return int(f)
+
+
+def _profile_for(engine: str, profiles: dict[str, Profile], override: Profile | None) -> Profile:
+    if override is not None:
+        return override
+    if engine not in profiles:
+        profiles[engine] = load_profile(engine)
+    return profiles[engine]
+
+
+def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None = None,
+                profiles: dict[str, Profile] | None = None) -> dict[str, float]:
+    """Predicted metrics for one measured row (raises PlannerError with the reason when it can't)."""
+    profiles = profiles if profiles is not None else {}
+    hw = hw or default_hardware()
+    engine = str(row.get("engine") or "vllm").strip().lower()
+    prof = _profile_for(engine, profiles, profile)
+    isl, osl = _int(row.get("isl"), "isl"), _int(row.get("osl"), "osl")
+    mode = mode_of(row)
+    count = _num(row.get("count"))
+    pp = _int(row.get("pp"), "pp", 1)
+    ep = _int(row.get("ep"), "ep", 1)
+    precision = str(row.get("precision") or "bf16").strip().lower()
+    kv = row.get("kv_dtype")
+    kv = str(kv).strip().lower() if isinstance(kv, str) and kv.strip() else None
+    acc = hw.get(str(row["accelerator"]))
+    tps = [_int(row.get("tp"), "tp")] if _num(row.get("tp")) is not None else [
+        t for t in TP_CHOICES if t <= acc.scaleup_domain and (count is None or t * pp <= count)]
+    best: dict[str, float] | None = None
+    last_err: Exception | None = None
+    for tp in tps:
+        try:
+            d = deployment(str(row["model"]), acc, tp=tp, pp=pp, ep=min(ep, tp), precision=precision,
+                           kv_dtype=kv, engine=prof, hardware_db=hw)
+            kwargs: dict[str, Any] = {}
+            if mode == "concurrency":
+                kwargs["concurrency"] = _int(row.get("concurrency"), "concurrency")
+            elif mode == "rate":
+                kwargs["rate_rps"] = _num(row.get("rate_rps"))
+            est = estimate(d.model.id, acc.id, isl=isl, osl=osl, dep=d, **kwargs)
+        except PlannerError as exc:
+            last_err = exc
+            continue
+        instances = (count / (tp * pp)) if count else 1.0
+        pred = {"output_tokens_per_s": est.output_tokens_per_s * instances,
+                "ttft_s": est.ttft_s.get("mean", math.nan), "tpot_s": est.tpot_s.get("mean", math.nan),
+                "tp": float(tp)}
+        if best is None or pred["output_tokens_per_s"] > best["output_tokens_per_s"]:
+            best = pred
+    if best is None:
+        raise PlannerError(str(last_err) if last_err else "no parallelism fits")
+    return best
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Per-row results, per-group summary and the rows that were skipped (with reasons)."""
+
+    rows: pd.DataFrame
+    summary: pd.DataFrame
+    skipped: tuple[tuple[int, str], ...] = field(default_factory=tuple)
+
+    def gate(self, max_mdape: float | None = None, max_p90_ape: float | None = None) -> list[str]:
+        """Messages for each group that fails a gate (empty when all pass)."""
+        fails = []
+        for r in self.summary.to_dict("records"):
+            label = f"{r['accelerator']}/{r['engine']}/{r['family']}/{r['metric']}"
+            if max_mdape is not None and r["mdape"] > max_mdape:
+                fails.append(f"{label}: MdAPE {100 * r['mdape']:.1f}% > {100 * max_mdape:.1f}%")
+            if max_p90_ape is not None and r["p90_ape"] > max_p90_ape:
+                fails.append(f"{label}: p90 APE {100 * r['p90_ape']:.1f}% > {100 * max_p90_ape:.1f}%")
+        return fails
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"summary": self.summary.to_dict("records"), "rows": self.rows.to_dict("records"),
+                "skipped": [{"row": i, "reason": r} for i, r in self.skipped]}
+
+
+def family_of(model_id: str) -> str:
+    """Model family for grouping: the id's leading name (llama, qwen3, deepseek, mixtral, gpt ...)."""
+    return model_id.split("-")[0]
+
+
+def validate_frame(df: pd.DataFrame, profile: Profile | None = None, hw: HardwareDB | None = None,
+                   progress: Any = None) -> Validation:
+    """Predict every row of ``df`` (our schema) and summarise errors per group."""
+    hw = hw or default_hardware()
+    profiles: dict[str, Profile] = {}
+    out_rows: list[dict[str, Any]] = []
+    skipped: list[tuple[int, str]] = []
+    from planner.models import get_model
+
+    for i, row in enumerate(df.to_dict("records")):
+        if progress is not None:
+            progress(i)
+        try:
+            measured = {m: _num(row.get(m)) for m in METRICS}
+            if not any(v is not None and v > 0 for v in measured.values()):
+                raise PlannerError("no positive numeric measurement in output_tokens_per_s, ttft_s, tpot_s")
+            model = get_model(str(row["model"]))
+            acc = hw.get(str(row["accelerator"]))
+            pred = predict_row(row, profile, hw, profiles)
+        except PlannerError as exc:
+            skipped.append((i + 2, str(exc)))  # +2: header line and 1-based lines
+            continue
+        for metric, meas in measured.items():
+            if meas is None or meas <= 0 or not math.isfinite(pred.get(metric, math.nan)):
+                continue
+            out_rows.append({
+                "line": i + 2, "model": model.id, "family": family_of(model.id), "accelerator": acc.id,
+                "engine": str(row.get("engine") or "vllm").lower(), "mode": mode_of(row), "metric": metric,
+                "isl": row.get("isl"), "osl": row.get("osl"), "concurrency": row.get("concurrency"),
+                "tp": pred["tp"], "measured": meas, "predicted": pred[metric],
+                "ape": abs(pred[metric] - meas) / meas, "source": row.get("source", ""),
+            })
+    rows = pd.DataFrame(out_rows)
+    if rows.empty:
+        summary = pd.DataFrame(columns=["accelerator", "engine", "family", "metric", "n", "mdape", "p90_ape",
+                                        "bias"])
+    else:
+        rows["log_ratio"] = np.log(rows["predicted"] / rows["measured"])
+        summary = (rows.groupby(["accelerator", "engine", "family", "metric"])
+                   .agg(n=("ape", "size"), mdape=("ape", "median"), p90_ape=("ape", lambda x: x.quantile(0.9)),
+                        bias=("log_ratio", lambda x: float(np.exp(x.median()) - 1)))
+                   .reset_index())
+    return Validation(rows, summary, tuple(skipped))
