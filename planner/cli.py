@@ -349,6 +349,99 @@ def estimate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
         out.print(f"[yellow]note:[/] {note}")
 
 
+def _read_any_measured(path: Path):
+    """Our measured schema, or a published format recognised by its header (MLPerf, aiconfigurator)."""
+    import pandas as pd
+
+    from planner.calib.measured import from_aiconfigurator_silicon, from_mlperf, read_measured
+
+    try:
+        head = pd.read_csv(path, nrows=0).columns
+    except Exception:  # noqa: BLE001 - read_measured gives the one-line reason
+        return read_measured(path)
+    if "silicon_tpot_ms" in head:
+        return from_aiconfigurator_silicon(path)
+    if "tokens_per_s_per_accel" in head:
+        return from_mlperf(path)
+    return read_measured(path)
+
+
+@app.command("validate")
+@guarded
+def validate_cmd(measured: Path = typer.Argument(..., help="Measured CSV (our schema, MLPerf or aiconfigurator)."),
+                 profile: str | None = typer.Option(None, "--profile", help="Profile YAML (default: per-row engine)."),
+                 max_mdape: float | None = typer.Option(None, "--max-mdape", help="Gate: max median APE, e.g. 0.15."),
+                 max_p90_ape: float | None = typer.Option(None, "--max-p90-ape", help="Gate: max p90 APE."),
+                 junit: Path | None = typer.Option(None, "--junit", help="Write JUnit XML here."),
+                 as_json: bool = _JSON, rows: bool = typer.Option(False, "--rows", help="Print every row.")) -> None:
+    """Predicted vs measured per row and per group; exit 1 when a gate fails."""
+    from planner.profile import load_profile
+    from planner.validate import validate_frame
+
+    for name, val in (("--max-mdape", max_mdape), ("--max-p90-ape", max_p90_ape)):
+        if val is not None and not (0 < val < 100):
+            fail(f"{name}: expected a fraction such as 0.15 (got {val})")
+    df = _read_any_measured(measured)
+    prof = load_profile(profile) if profile else None
+    val = validate_frame(df, profile=prof, hw=_hw())
+    fails = val.gate(max_mdape, max_p90_ape)
+    if junit is not None:
+        from planner.report.junit import write_junit
+
+        write_junit(junit, val, max_mdape, max_p90_ape)
+    if as_json:
+        print_json({**val.to_dict(), "failures": fails, "passed": not fails})
+    else:
+        if rows and not val.rows.empty:
+            t = Table(title="rows")
+            for c in ("line", "model", "accelerator", "engine", "metric", "measured", "predicted", "ape"):
+                t.add_column(c, justify="right" if c in ("measured", "predicted", "ape", "line") else "left")
+            for r in val.rows.to_dict("records"):
+                t.add_row(str(r["line"]), r["model"], r["accelerator"], r["engine"], r["metric"],
+                          f"{r['measured']:.4g}", f"{r['predicted']:.4g}", f"{100 * r['ape']:.1f}%")
+            out.print(t)
+        t = Table(title=f"predicted vs measured: {len(val.rows)} comparisons, {len(val.skipped)} rows skipped")
+        for c in ("accelerator", "engine", "family", "metric", "n", "MdAPE", "p90 APE", "bias"):
+            t.add_column(c, justify="right" if c in ("n", "MdAPE", "p90 APE", "bias") else "left")
+        for r in val.summary.to_dict("records"):
+            t.add_row(r["accelerator"], r["engine"], r["family"], r["metric"], str(r["n"]),
+                      f"{100 * r['mdape']:.1f}%", f"{100 * r['p90_ape']:.1f}%", f"{100 * r['bias']:+.1f}%")
+        out.print(t)
+        for line, reason in val.skipped[:20]:
+            err.print(f"skipped line {line}: {reason}", highlight=False, soft_wrap=True)
+        if len(val.skipped) > 20:
+            err.print(f"... and {len(val.skipped) - 20} more skipped rows")
+        err.print(f"{len(val.skipped)} of {len(df)} rows skipped", highlight=False)
+        for f in fails:
+            err.print(f"[red]FAIL[/] {f}", highlight=False)
+    if val.rows.empty:
+        fail("no row could be evaluated; see the skipped reasons above")
+    if fails:
+        raise typer.Exit(1)
+
+
+@app.command("calibrate")
+@guarded
+def calibrate_cmd(measured: Path = typer.Argument(..., help="Measured CSV (our schema, MLPerf or aiconfigurator)."),
+                  output: Path = typer.Option(..., "--output", "-o", help="Profile YAML to write."),
+                  engine: str = _ENGINE,
+                  holdout: float = typer.Option(0.3, "--holdout", min=0.0, max=0.9,
+                                                help="Share of rows kept out of the fit to report error on."),
+                  seed: int = typer.Option(0, "--seed")) -> None:
+    """Fit an engine profile's serving factors to your measurements, per accelerator family."""
+    from planner.calibrate import calibrate
+
+    df = _read_any_measured(measured)
+    report = calibrate(df, engine=engine, output=output, holdout=holdout, seed=seed, hw=_hw())
+    t = Table(title=f"calibrated {engine} profile -> {output}")
+    for c in ("accelerators", "family", "train rows", "train MdAPE", "hold-out MdAPE"):
+        t.add_column(c)
+    for r in report:
+        t.add_row(", ".join(r["accelerators"]), r["family"], str(r["train_rows"]), f"{100 * r['train_mdape']:.1f}%",
+                  "-" if r["holdout_mdape"] is None else f"{100 * r['holdout_mdape']:.1f}%")
+    out.print(t)
+
+
 def main() -> None:
     app()
 

@@ -31,7 +31,9 @@ class Efficiency:
     ``launch_s`` is the floor of one kernel timed alone (kernel tables); ``kernel_overhead_s``
     is what each kernel adds inside a serving step (CUDA graphs, fused kernels: smaller);
     ``step_overhead_s`` is the engine's per-step host work (scheduling, sampling);
-    ``ttft_overhead_s`` is per-request work before the first token (HTTP, tokenisation, queue hops).
+    ``ttft_overhead_s`` is per-request work before the first token (HTTP, tokenisation, queue hops);
+    ``closed_loop_burst`` is the share of the other clients' prompts a closed-loop client waits
+    behind: fixed-length benchmark clients stay partly in step, so their prompts arrive in bursts.
     """
 
     gemm_eff_max: float = 1.0
@@ -48,6 +50,7 @@ class Efficiency:
     kernel_overhead_s: float = 0.0
     step_overhead_s: float = 0.0
     ttft_overhead_s: float = 0.0
+    closed_loop_burst: float = 0.0
     memory_util: float = 0.90
     runtime_overhead_bytes: float = 1.0e9
     token_budget: float = 8192

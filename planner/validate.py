@@ -44,6 +44,14 @@ def _int(v: Any, name: str, default: int | None = None) -> int:
     return int(f)
 
 
+def _tokens(v: Any, name: str) -> int:
+    """Mean token counts may be fractional (dataset means): round to whole tokens."""
+    f = _num(v)
+    if f is None or f < 0.5:
+        raise PlannerError(f"{name}: expected a token count >= 1, got {v!r}")
+    return max(1, round(f))
+
+
 def _profile_for(engine: str, profiles: dict[str, Profile], override: Profile | None) -> Profile:
     if override is not None:
         return override
@@ -59,7 +67,7 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
     hw = hw or default_hardware()
     engine = str(row.get("engine") or "vllm").strip().lower()
     prof = _profile_for(engine, profiles, profile)
-    isl, osl = _int(row.get("isl"), "isl"), _int(row.get("osl"), "osl")
+    isl, osl = _tokens(row.get("isl"), "isl"), _tokens(row.get("osl"), "osl")
     mode = mode_of(row)
     count = _num(row.get("count"))
     pp = _int(row.get("pp"), "pp", 1)

@@ -13,14 +13,18 @@ defaults, and the per-step overhead is fitted on end-to-end serving rows by
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import yaml
 
 from planner.calib.kernels import KERNEL_FACTORS, ape, fit_kernel_efficiency, load_kernel_rows, predict
-from planner.profile import Efficiency
+from planner.calib.measured import from_aiconfigurator_silicon, from_mlperf
+from planner.calib.serving import SERVING_FACTORS, fit_serving
+from planner.errors import PlannerError
+from planner.hardware import default_hardware
+from planner.profile import Efficiency, parse_profile
 
 # Engine defaults with their sources (the flags these mirror):
 ENGINES: dict[str, dict[str, float]] = {
@@ -48,11 +52,35 @@ def _round(v: float) -> float:
     return float(f"{v:.4g}")
 
 
+def serving_rows(calibration: Path, seed: int = 0) -> pd.DataFrame:
+    """End-to-end rows (silicon + MLPerf Offline) in our schema, with the seeded train/test split
+    that tests and docs/accuracy.md use (``train`` column)."""
+    frames = [from_aiconfigurator_silicon(calibration / "aiconfigurator_silicon_sample.csv")]
+    try:
+        frames.append(from_mlperf(calibration / "mlperf_llm_all.csv"))
+    except PlannerError as exc:
+        print(f"MLPerf rows skipped: {exc}")
+    df = pd.concat(frames, ignore_index=True)
+    hw = default_hardware()
+    known = []
+    for a in df["accelerator"]:
+        try:
+            hw.get(str(a))
+            known.append(True)
+        except PlannerError:
+            known.append(False)
+    df = df[known].reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    df["train"] = rng.random(len(df)) < 0.5
+    return df
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calibration", default=str(Path(__file__).resolve().parents[2] / "shared" / "calibration"))
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "planner" / "profiles"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-rows", type=int, default=150, help="training rows per (engine, family) serving fit")
     args = ap.parse_args()
 
     df = load_kernel_rows(args.calibration)
@@ -69,6 +97,9 @@ def main() -> None:
         for (acc, kind), grp in test.groupby(["acc", "kind"]):
             print(f"{fam:10s} {acc:14s} {kind:14s} n={len(grp):4d} hold-out MdAPE {100 * grp.ape.median():5.1f}%")
 
+    measured = serving_rows(Path(args.calibration), args.seed)
+    hw = default_hardware()
+    measured["family"] = [hw.get(a).family for a in measured["accelerator"]]
     for engine, eng in ENGINES.items():
         doc = {
             "engine": engine,
@@ -78,11 +109,21 @@ def main() -> None:
             "defaults": {**{k: _round(v) for k, v in UNCALIBRATED.items()}, **eng},
             "families": {fam: vals for fam, vals in sorted(fitted.items())},
         }
+        prof = parse_profile(doc, f"{engine} (fitting)")
+        for fam, grp in measured[measured["engine"] == engine].groupby("family"):
+            train = grp[grp["train"]].sample(frac=1.0, random_state=args.seed).head(args.max_rows)
+            try:
+                eff, err = fit_serving(train, prof, fam)
+            except PlannerError as exc:
+                print(f"{engine:7s} {fam:10s} skipped: {exc}")
+                continue
+            block = doc["families"].setdefault(fam, {})
+            block.update({k: _round(getattr(eff, k)) for k in SERVING_FACTORS})
+            print(f"{engine:7s} {fam:10s} serving fit on {len(train)} rows, train MdAPE {100 * err:.1f}%")
         path = Path(args.out) / f"{engine}.yaml"
         header = "# Written by scripts/fit_profiles.py; edit the script or re-run it rather than this file.\n"
         path.write_text(header + yaml.safe_dump(doc, sort_keys=False))
         print(f"wrote {path}")
-    _ = fields  # keep import for readers extending the script
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from planner.api import Deployment, deployment
 from planner.errors import InputError
@@ -127,6 +129,28 @@ def test_tiny_kv_cache_preempts(dep):
     roomy = simulate_colocated(dep, arrivals, np.full(n, 300), np.full(n, 400))
     assert roomy.preemptions == 0
     assert r.e2e_s["mean"] > roomy.e2e_s["mean"]
+
+
+_TINY: dict[str, Deployment] = {}
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 5), st.integers(1, 1500), st.integers(1, 600)), min_size=1, max_size=40),
+       st.booleans())
+def test_every_request_finishes_under_kv_pressure(reqs, disaggregated):
+    if not _TINY:
+        _TINY["d"] = small_kv(deployment("llama-3.1-8b", "H100-SXM"), 2500)
+    tiny = _TINY["d"]
+    arrivals, isl, osl = (np.array(c) for c in zip(*reqs))
+    if disaggregated:
+        r = simulate_disaggregated(tiny, tiny, 1, 2, arrivals, isl, osl, kv_link_bytes_per_s=1e10)
+    else:
+        r = simulate_colocated(tiny, arrivals, isl, osl)
+    assert r.n_requests == len(reqs)
+    assert 0 < r.ttft_s["mean"] <= r.e2e_s["mean"]
+    assert r.ttft_s["p99"] <= r.e2e_s["p99"]
+    assert math.isnan(r.tpot_s["mean"]) or r.tpot_s["mean"] > 0
+    assert r.output_tokens_per_s == pytest.approx(r.requests_per_s * osl.mean())
 
 
 def test_request_longer_than_kv_cache_is_rejected(dep):

@@ -128,7 +128,8 @@ def from_mlperf(path: str | Path, scenarios: tuple[str, ...] = ("Offline",)) -> 
         if not _num(d.get("mean_input_tokens")) or not _num(d.get("mean_output_tokens")):
             continue
         software = str(r.get("software", "")).lower()
-        engine = "vllm" if "vllm" in software else "trtllm"
+        nvidia = "nvidia" in str(r.get("accelerator", "")).lower()
+        engine = "trtllm" if ("tensorrt" in software or (nvidia and "vllm" not in software)) else "vllm"
         prec = _precision(r.get("weight_dtype"), "fp8")
         rows.append({
             "model": r["model_norm"], "accelerator": r["accelerator"], "count": r["accel_count"], "tp": np.nan,

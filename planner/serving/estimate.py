@@ -191,7 +191,9 @@ def estimate(model: str, gpu: str, tp: int = 1, pp: int = 1, ep: int = 1, precis
 def _closed_loop(inst: InstanceModel, n: int, pcts: tuple[float, ...], notes: list[str]):
     """N clients each sending its next request when the previous one ends. Clients drift out of
     step, so arrivals look random at λ = N_eff / (TTFT + (O−1)·TPOT), solved by fixed-point
-    iteration; TPOT is the colocated step at N_eff (with its prefill share)."""
+    iteration; TPOT is the colocated step at N_eff (with its prefill share). Clients with fixed
+    lengths stay partly in step: each prompt also waits ``closed_loop_burst·(N−1)`` prefills
+    (a calibrated engine factor)."""
     O = inst.size.osl
     n_eff = min(float(n), inst.max_concurrency)
     if n_eff < n:
@@ -209,6 +211,8 @@ def _closed_loop(inst: InstanceModel, n: int, pcts: tuple[float, ...], notes: li
             rate = new
             break
         rate = 0.5 * (rate + new)
+    burst = inst.dep.eff.closed_loop_burst * max(n_eff - 1.0, 0.0) * inst.prefill_alone_s()
+    ttft = {k: v + burst for k, v in ttft.items()}
     if n > n_eff:  # requests beyond the cap wait for a slot: one cycle per extra wave
         cycle = ttft["mean"] + max(O - 1, 0) * tpot
         extra = (math.ceil(n / n_eff) - 1) / 2.0 * cycle

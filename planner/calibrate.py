@@ -1,0 +1,78 @@
+"""``calibrate``: fit a profile's serving factors to a user's measurements and write it as YAML.
+
+The fit changes only the accelerators present in the measurements (as per-accelerator
+overrides), so predictions for other accelerators and engines stay as they were.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from planner.calib.serving import fit_serving
+from planner.errors import PlannerError
+from planner.hardware import HardwareDB, default_hardware
+from planner.profile import Efficiency, Profile, load_profile
+from planner.report.junit import write_atomic
+from planner.validate import validate_frame
+
+
+def profile_to_yaml(profile: Profile) -> str:
+    def d(e: Efficiency) -> dict[str, float]:
+        return {f.name: float(f"{getattr(e, f.name):.6g}") for f in fields(Efficiency)}
+
+    doc = {"engine": profile.engine, "description": profile.description, "defaults": d(profile.defaults),
+           "families": {k: d(e) for k, e in profile.families},
+           "accelerators": {k: d(e) for k, e in profile.accelerators}}
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def calibrate(df: pd.DataFrame, engine: str = "vllm", output: Path | None = None, holdout: float = 0.3,
+              seed: int = 0, hw: HardwareDB | None = None, max_rows: int = 200) -> list[dict[str, Any]]:
+    """Fit per accelerator family; returns a report per family; writes ``output`` when given."""
+    hw = hw or default_hardware()
+    base = load_profile(engine)
+    df = df.copy()
+    df["engine"] = df["engine"].fillna(engine).astype(str).str.lower()
+    df = df[df["engine"] == engine]
+    fams: dict[str, list[str]] = {}
+    keep = []
+    for a in df["accelerator"]:
+        try:
+            acc = hw.get(str(a))
+            fams.setdefault(acc.family, [])
+            if acc.id not in fams[acc.family]:
+                fams[acc.family].append(acc.id)
+            keep.append(True)
+        except PlannerError:
+            keep.append(False)
+    df = df[keep]
+    if df.empty:
+        raise PlannerError(f"calibrate: no rows for engine {engine} on a known accelerator")
+    rng = np.random.default_rng(seed)
+    df["train"] = rng.random(len(df)) >= holdout
+    prof = base
+    report = []
+    df["family"] = [hw.get(str(a)).family for a in df["accelerator"]]
+    for fam, grp in df.groupby("family"):
+        train = grp[grp["train"]].head(max_rows)
+        if train.empty:
+            train = grp
+        eff, err = fit_serving(train, base, str(fam), hw)
+        for acc_id in fams[str(fam)]:
+            prof = prof.with_override(acc_id, eff)
+        test = grp[~grp["train"]]
+        hold = None
+        if not test.empty:
+            v = validate_frame(test, profile=prof, hw=hw)
+            hold = float(v.rows["ape"].median()) if not v.rows.empty else None
+        report.append({"family": str(fam), "accelerators": fams[str(fam)], "train_rows": len(train),
+                       "train_mdape": err, "holdout_mdape": hold})
+    if output is not None:
+        write_atomic(Path(output), profile_to_yaml(prof).encode())
+    return report
