@@ -349,6 +349,63 @@ def estimate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
         out.print(f"[yellow]note:[/] {note}")
 
 
+@app.command("simulate")
+@guarded
+def simulate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = _PP, ep: int = _EP,
+                 precision: str = _PREC, kv_dtype: str | None = _KV, engine: str = _ENGINE,
+                 isl: int | None = _ISL, osl: int | None = _OSL, workload: Path | None = _WORKLOAD,
+                 rate: float | None = typer.Option(None, "--rate", help="Poisson arrival rate, requests/s."),
+                 concurrency: int | None = typer.Option(None, "--concurrency", help="Closed-loop clients."),
+                 requests: int = typer.Option(2000, "--requests", min=1, max=1_000_000, help="Requests to simulate."),
+                 prefill_instances: int = typer.Option(0, "--prefill-instances", min=0,
+                                                       help="Disaggregated: prefill instances (0 = colocated)."),
+                 decode_instances: int = typer.Option(1, "--decode-instances", min=1,
+                                                      help="Disaggregated: decode instances."),
+                 seed: int = typer.Option(0, "--seed"), as_json: bool = _JSON) -> None:
+    """Discrete-event simulation of one instance (or a prefill pool plus a decode pool)."""
+    import numpy as np
+
+    from planner.api import deployment
+    from planner.serving import simulate as sim
+    from planner.serving.estimate import load_workload
+    from planner.workload import Workload
+
+    dep = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, hardware_db=_hw())
+    if workload is not None:
+        wl = load_workload(workload, rate)
+    elif isl is not None and osl is not None:
+        wl = Workload.fixed(rate or 1.0, isl, osl)
+    else:
+        fail("isl/osl: expected both --isl and --osl, or --workload FILE")
+    if (rate is None) == (concurrency is None) and workload is None:
+        fail("rate/concurrency: expected exactly one of --rate or --concurrency")
+    rng = np.random.default_rng(seed)
+    isl_arr, osl_arr = wl.sample_requests(requests, rng)
+    if concurrency is not None:
+        res = sim.simulate_closed_loop(dep, concurrency, isl_arr, osl_arr, requests)
+    else:
+        arrivals = sim.poisson_arrivals(rate or wl.rate_rps, requests, rng, cv=wl.arrival_cv)
+        if prefill_instances:
+            link = dep.acc.scaleout_bw_bytes_per_s * dep.par.gpus
+            res = sim.simulate_disaggregated(dep, dep, prefill_instances, decode_instances, arrivals, isl_arr,
+                                             osl_arr, kv_link_bytes_per_s=link)
+        else:
+            res = sim.simulate_colocated(dep, arrivals, isl_arr, osl_arr)
+    if as_json:
+        print_json(res.to_dict())
+        return
+    t = Table(title=f"simulated {res.n_requests} requests of {dep.model.id} on {dep.par.gpus}x {dep.acc.id}")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for name, vals in (("TTFT", res.ttft_s), ("TPOT", res.tpot_s), ("end-to-end", res.e2e_s)):
+        t.add_row(name, "  ".join(f"{k} {seconds(v)}" for k, v in vals.items()))
+    t.add_row("output tokens/s", f"{res.output_tokens_per_s:,.0f}")
+    t.add_row("requests/s", f"{res.requests_per_s:,.3g}")
+    t.add_row("mean decode batch", f"{res.mean_decode_batch:,.1f}")
+    t.add_row("preemptions", str(res.preemptions))
+    out.print(t)
+
+
 def _read_any_measured(path: Path):
     """Our measured schema, or a published format recognised by its header (MLPerf, aiconfigurator)."""
     import pandas as pd

@@ -16,11 +16,10 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import yaml
 
+from planner.calib.accuracy import serving_rows
 from planner.calib.kernels import KERNEL_FACTORS, ape, fit_kernel_efficiency, load_kernel_rows, predict
-from planner.calib.measured import from_aiconfigurator_silicon, from_mlperf
 from planner.calib.serving import SERVING_FACTORS, fit_serving
 from planner.errors import PlannerError
 from planner.hardware import default_hardware
@@ -52,35 +51,13 @@ def _round(v: float) -> float:
     return float(f"{v:.4g}")
 
 
-def serving_rows(calibration: Path, seed: int = 0) -> pd.DataFrame:
-    """End-to-end rows (silicon + MLPerf Offline) in our schema, with the seeded train/test split
-    that tests and docs/accuracy.md use (``train`` column)."""
-    frames = [from_aiconfigurator_silicon(calibration / "aiconfigurator_silicon_sample.csv")]
-    try:
-        frames.append(from_mlperf(calibration / "mlperf_llm_all.csv"))
-    except PlannerError as exc:
-        print(f"MLPerf rows skipped: {exc}")
-    df = pd.concat(frames, ignore_index=True)
-    hw = default_hardware()
-    known = []
-    for a in df["accelerator"]:
-        try:
-            hw.get(str(a))
-            known.append(True)
-        except PlannerError:
-            known.append(False)
-    df = df[known].reset_index(drop=True)
-    rng = np.random.default_rng(seed)
-    df["train"] = rng.random(len(df)) < 0.5
-    return df
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calibration", default=str(Path(__file__).resolve().parents[2] / "shared" / "calibration"))
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "planner" / "profiles"))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--max-rows", type=int, default=150, help="training rows per (engine, family) serving fit")
+    ap.add_argument("--min-rows", type=int, default=8, help="fewest training rows to fit a family")
+    ap.add_argument("--max-rows", type=int, default=80, help="training rows per (engine, family) serving fit")
     args = ap.parse_args()
 
     df = load_kernel_rows(args.calibration)
@@ -112,6 +89,9 @@ def main() -> None:
         prof = parse_profile(doc, f"{engine} (fitting)")
         for fam, grp in measured[measured["engine"] == engine].groupby("family"):
             train = grp[grp["train"]].sample(frac=1.0, random_state=args.seed).head(args.max_rows)
+            if len(train) < args.min_rows:
+                print(f"{engine:7s} {fam:10s} skipped: {len(train)} training rows < {args.min_rows}")
+                continue
             try:
                 eff, err = fit_serving(train, prof, fam)
             except PlannerError as exc:

@@ -33,7 +33,7 @@ def _profile_with(profile: Profile, acc_ids: list[str], eff: Efficiency) -> Prof
 
 
 def fit_serving(rows: pd.DataFrame, profile: Profile, family: str, hw: HardwareDB | None = None,
-                factors: tuple[str, ...] = SERVING_FACTORS, max_nfev: int = 60) -> tuple[Efficiency, float]:
+                factors: tuple[str, ...] = SERVING_FACTORS, max_nfev: int = 25) -> tuple[Efficiency, float]:
     """Fit ``factors`` for the accelerators of ``family`` in ``rows``; returns (efficiency, train MdAPE).
 
     Rows of other families are ignored. Every metric present in a row (throughput, TTFT, TPOT)

@@ -125,10 +125,19 @@ class InstanceModel:
             return hit
         d = self.dep
         I, O = self.size.isl, self.size.osl
-        shape = decode_shape(concurrency, I + O / 2.0)
+        decode = decode_shape(concurrency, I + O / 2.0)
+        t_dec = step_time(d.model, d.acc, d.par, d.prec, decode, d.eff).step_s
+        t = t_dec
         if self.role == "colocated":
-            shape = shape + prompt_share_shape(concurrency / O, I)
-        t = step_time(d.model, d.acc, d.par, d.prec, shape, d.eff).step_s
+            # C/O prompts start per step, each in ⌈I/(budget − C)⌉ chunks. Steps that carry a chunk are
+            # compute-heavier than pure-decode steps, and step time is convex in the tokens it holds
+            # (max of a memory floor and linear compute), so average the two kinds of step instead
+            # of timing the average step (Jensen's inequality).
+            chunks = math.ceil(I / max(d.eff.token_budget - concurrency, 1.0))
+            share = min(1.0, concurrency / O * chunks)
+            mixed = decode + prompt_share_shape(concurrency / O / share, I)
+            t_mix = step_time(d.model, d.acc, d.par, d.prec, mixed, d.eff).step_s
+            t = share * t_mix + (1.0 - share) * t_dec
         self._cache[key] = t
         return t
 
@@ -179,8 +188,14 @@ class InstanceModel:
 
     @cached_property
     def max_rps(self) -> float:
-        """Highest sustainable request rate, SLO aside."""
-        return max((p.requests_per_s for p in self.grid), default=0.0)
+        """Highest sustainable request rate, SLO aside: throughput C/(O·t(C)) rises with C (a
+        property the tests check), so it is reached at the concurrency cap."""
+        if self.role == "prefill":
+            return self.prefill_batch / self.prefill_batch_s
+        cmax = self.max_concurrency
+        if cmax < 1.0:
+            return 0.0
+        return cmax / (self.size.osl * self.step_s(cmax))
 
     def point_at_rate(self, rate_rps: float) -> Point | None:
         """Operating point serving ``rate_rps`` (Little's law C = λ·O·t(C)), interpolated on the grid."""

@@ -1,0 +1,156 @@
+"""Regenerate docs/accuracy.md: out-of-sample error of the shipped profiles.
+
+    python scripts/accuracy_report.py [--calibration ../shared/calibration]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from planner.api import deployment
+from planner.calib.accuracy import holdout_validation
+from planner.calib.kernels import ape, load_kernel_rows, predict
+from planner.hardware import default_hardware
+from planner.profile import load_profile
+from planner.serving.model import InstanceModel, RequestSize
+from planner.serving.simulate import poisson_arrivals, simulate_colocated
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PEERS = """| tool | published accuracy | source |
+|---|---|---|
+| Vidur (MLSys 2024) | end-to-end request latency within 9% across models and traces (profiled operators + simulation) | https://microsoft.com/en-us/research/publication/vidur-a-large-scale-simulation-framework-for-llm-inference |
+| LLMCompass (ISCA 2024) | 10.4% mean error per operator, 4.1% for end-to-end inference latency (A100, GPT-3 scale) | arXiv 2312.03134 |
+| GenZ (Bambhaniya et al. 2024) | analytic platform model; no single end-to-end error figure found in our sources | arXiv 2406.01698 |
+| APEX (2024) | simulator for parallel execution plans; no comparable figure found in our sources | arXiv 2411.17651 |
+| aiconfigurator (NVIDIA) | interpolates measured kernel tables per GPU and framework; the silicon rows used here are its own end-to-end checks; no headline figure found | github.com/ai-dynamo/aiconfigurator |
+
+Peers are not scored on the same rows: Vidur and LLMCompass profile or simulate the very
+hardware they are checked on; this planner predicts from datasheet figures plus a handful of
+fitted efficiencies per engine and family, and is scored on rows it did not fit."""
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def kernel_table(calibration: Path) -> str:
+    df = load_kernel_rows(calibration)
+    rng = np.random.default_rng(0)
+    df["train"] = rng.random(len(df)) < 0.5
+    test = df[~df["train"]].copy()
+    prof = load_profile("trtllm")
+    db = default_hardware()
+    effs = {a: prof.for_accelerator(a, db.get(a).family) for a in test["acc"].unique()}
+    test["ape"] = ape(predict(test, effs), test["measured_s"].to_numpy())
+    g = test.groupby(["acc", "kind"])["ape"].agg(["size", "median", lambda x: x.quantile(0.9)]).reset_index()
+    lines = ["| accelerator | kernel | n | MdAPE | p90 APE |", "|---|---|---|---|---|"]
+    for r in g.itertuples(index=False):
+        lines.append(f"| {r[0]} | {r[1]} | {r[2]} | {pct(r[3])} | {pct(r[4])} |")
+    return "\n".join(lines)
+
+
+def serving_tables(calibration: Path) -> tuple[str, str, str, pd.DataFrame]:
+    v = holdout_validation(calibration)
+    rows = v.rows
+    g = (rows.groupby(["accelerator", "engine", "metric"])["ape"]
+         .agg(n="size", mdape="median", p90=lambda x: x.quantile(0.9)).reset_index())
+    lines = ["| accelerator | engine | metric | n | MdAPE | p90 APE |", "|---|---|---|---|---|---|"]
+    for r in g.itertuples(index=False):
+        lines.append(f"| {r.accelerator} | {r.engine} | {r.metric} | {r.n} | {pct(r.mdape)} | {pct(r.p90)} |")
+    head = []
+    for metric, label in (("output_tokens_per_s", "MLPerf Offline throughput"), ("tpot_s", "silicon TPOT"),
+                          ("ttft_s", "silicon TTFT")):
+        sub = rows[rows["metric"] == metric]["ape"]
+        head.append(f"| {label} | {len(sub)} | {pct(sub.median())} | {pct(sub.quantile(0.9))} |")
+    headline = "| metric | n | MdAPE | p90 APE |\n|---|---|---|---|\n" + "\n".join(head)
+    skipped = f"{len(v.skipped)} hold-out rows could not be evaluated (unsupported models such as Qwen3.5, " \
+              "Kimi-K2.5 and GLM-5, TP beyond one scale-up domain, or configurations that do not fit)."
+    return headline, "\n".join(lines), skipped, g
+
+
+def sim_table() -> str:
+    dep = deployment("llama-3.1-8b", "H100-SXM", engine="vllm")
+    inst = InstanceModel(dep, "colocated", RequestSize(1024, 256))
+    lines = ["| load | rate (req/s) | TPOT analytic | TPOT simulated | TTFT p50 analytic | TTFT p50 sim | "
+             "TTFT p90 analytic | TTFT p90 sim |", "|---|---|---|---|---|---|---|---|"]
+    over = dep.eff.ttft_overhead_s
+    for load in (0.2, 0.5, 0.85):
+        rate = load * inst.max_rps
+        lat = inst.latency(rate, (50.0, 90.0))
+        n = 3000
+        sim = simulate_colocated(dep, poisson_arrivals(rate, n, np.random.default_rng(1)), np.full(n, 1024),
+                                 np.full(n, 256))
+        lines.append(f"| {load:.2f} | {rate:.2f} | {1e3 * lat.tpot_s['mean']:.1f} ms | {1e3 * sim.tpot_s['mean']:.1f} ms "
+                     f"| {1e3 * (lat.ttft_s['p50'] - over):.0f} ms | {1e3 * sim.ttft_s['p50']:.0f} ms "
+                     f"| {1e3 * (lat.ttft_s['p90'] - over):.0f} ms | {1e3 * sim.ttft_s['p90']:.0f} ms |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calibration", default=str(ROOT.parent / "shared" / "calibration"))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "accuracy.md"))
+    args = ap.parse_args()
+    cal = Path(args.calibration)
+    headline, serving, skipped, _ = serving_tables(cal)
+    text = f"""# Accuracy: predicted vs measured
+
+All figures are **out of sample**: `scripts/fit_profiles.py` fits the shipped profiles on a
+seeded half of the rows (seed 0) and everything below scores the other half. Regenerate with
+
+    python scripts/fit_profiles.py && python scripts/accuracy_report.py
+
+`tests/test_accuracy.py` and `tests/test_kernels_vs_measured.py` assert the bounds quoted here
+(a regression gate). APE = |predicted − measured| / measured; MdAPE is its median.
+
+## Headline (serving, hold-out)
+
+{headline}
+
+MLPerf Offline rows are predicted as the planner would deploy them: the best TP in 1/2/4/8 for the
+system's accelerator count, dataset mean lengths from `planner/data/mlperf_datasets.csv`. Silicon
+rows are aiconfigurator's aggregated (colocated) runs at a fixed client concurrency.
+
+## Serving, per accelerator, engine and metric (hold-out)
+
+{serving}
+
+{skipped}
+
+## Kernels (aiconfigurator kernel tables, hold-out, trtllm profile)
+
+{kernel_table(cal)}
+
+## The analytic serving model against the discrete-event simulator
+
+Llama-3.1-8B on one H100-SXM (vllm profile), 1024 input / 256 output tokens, Poisson arrivals,
+3,000 simulated requests; analytic TTFT without the per-request engine overhead, which the
+simulator does not model. TPOT agrees closely; the analytic TTFT tail is conservative (Kingman's
+approximation with whole-prompt service) and grows faster near saturation.
+
+{sim_table()}
+
+## Where the model is weak
+
+- TTFT of closed-loop benchmarks depends on how clients fall in and out of step; the model uses a
+  fitted burst factor per engine and family, so TTFT errors are several times TPOT errors.
+- MoE models with data-parallel attention (DeepSeek deployments with attention DP) and TP spanning
+  more than one scale-up domain are not modelled; those rows are skipped.
+- Families without measurements (AMD CDNA4, Ascend, Ada, Gaudi) use conservative default factors;
+  their predictions are uncalibrated.
+
+## Peers
+
+{PEERS}
+"""
+    Path(args.out).write_text(text)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
