@@ -18,10 +18,20 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from planner._yaml import load_yaml, number
 from planner.errors import InputError, PlannerError, UnknownNameError
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+
+
+def _sat(x, top: float, half: float):
+    """``top·x/(x + half)``; scalars take the fast path, numpy arrays (capacity grids) broadcast.
+    At x = 0 a scalar gets ``top`` (nothing to scale); an array gets 0 (its op does no work)."""
+    if isinstance(x, np.ndarray):
+        return top * x / np.maximum(x + half, 1e-30)
+    return top * x / (x + half) if x > 0 else top
 
 
 @dataclass(frozen=True)
@@ -58,7 +68,7 @@ class Efficiency:
 
     def gemm_eff(self, m: float) -> float:
         """GEMM efficiency at ``m`` rows (tokens): ``gemm_eff_max·m/(m + gemm_m_half)``."""
-        return self.gemm_eff_max * m / (m + self.gemm_m_half) if m > 0 else self.gemm_eff_max
+        return _sat(m, self.gemm_eff_max, self.gemm_m_half)
 
     def dtype_scale(self, dtype: str) -> float:
         """Share of the 16-bit efficiency an 8-bit (fp8/int8) or 4-bit kernel keeps: their peaks are
@@ -71,11 +81,11 @@ class Efficiency:
 
     def attn_eff(self, m: float) -> float:
         """Attention efficiency at ``m`` = tokens per sequence (queries in prefill, context in decode)."""
-        return self.attn_eff_max * m / (m + self.attn_m_half) if m > 0 else self.attn_eff_max
+        return _sat(m, self.attn_eff_max, self.attn_m_half)
 
     def mem_eff(self, nbytes: float) -> float:
         """Bandwidth efficiency of one kernel moving ``nbytes``: ``mem_eff_max·b/(b + mem_bytes_half)``."""
-        return self.mem_eff_max * nbytes / (nbytes + self.mem_bytes_half) if nbytes > 0 else self.mem_eff_max
+        return _sat(nbytes, self.mem_eff_max, self.mem_bytes_half)
 
 
 _FIELDS = {f.name for f in fields(Efficiency)}

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from planner.dtypes import Precision
 from planner.models import ModelArch
 from planner.parallel import Parallel
@@ -54,8 +56,6 @@ class Op:
 
 def expected_experts_touched(n_experts: int, top_k: int, tokens: float) -> float:
     """Distinct experts a batch of ``tokens`` routes to, ``E·(1 − (1 − k/E)^T)`` (uniform routing)."""
-    if tokens <= 0:
-        return 0.0
     return n_experts * (1.0 - (1.0 - top_k / n_experts) ** tokens)
 
 
@@ -118,21 +118,21 @@ def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape
             ops.append(_gemm("q_proj", T, h, heads * (nope + rope), layers, prec, gemm_dtype))
         ops.append(_gemm("kv_a_proj", T, h, r_kv + rope, layers, prec, gemm_dtype))
         kv_tok_bytes = (r_kv + rope) * prec.kv_bytes
-        if P:
+        if np.any(P):
             # prefill: expand the latents of the context with kv_b, then ordinary attention
             ops.append(_gemm("kv_b_proj", shape.prefill_kv_tokens, r_kv, heads * (nope + dv), layers, prec,
                              gemm_dtype))
             ops.append(Op("attention_prefill", "attention",
                           2.0 * heads * (nope + rope + dv) * shape.prefill_pairs * layers,
                           (shape.prefill_kv_tokens * kv_tok_bytes + P * heads * (nope + rope + 2 * dv) * a)
-                          * layers, attn_dtype, m=P / max(shape.prefill_seqs, 1e-9), launches=layers))
-        if D:
+                          * layers, attn_dtype, m=P / np.maximum(shape.prefill_seqs, 1e-9), launches=layers))
+        if np.any(D):
             # decode with weight absorption: attention in the latent space
             ops.append(_gemm("mla_absorb_q", D, nope, heads * r_kv, layers, prec, gemm_dtype))
             ops.append(Op("attention_decode", "attention",
                           2.0 * heads * (2 * r_kv + rope) * shape.decode_kv_tokens * layers,
                           (shape.decode_kv_tokens * kv_tok_bytes + D * heads * (r_kv + rope + r_kv) * a)
-                          * layers, attn_dtype, m=shape.decode_kv_tokens / D, launches=layers))
+                          * layers, attn_dtype, m=shape.decode_kv_tokens / np.maximum(D, 1e-9), launches=layers))
             ops.append(_gemm("mla_absorb_v", D, heads * r_kv, dv, layers, prec, gemm_dtype))
         out_dim = heads * dv
     else:
@@ -142,23 +142,23 @@ def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape
 
         def window(kv_tokens: float, seqs: float) -> float:
             """Share of layer-tokens attended once sliding-window layers cap the context."""
-            if not model.n_sliding_layers or not seqs:
+            if not model.n_sliding_layers:
                 return 1.0
-            per_seq = kv_tokens / seqs
-            slide = min(per_seq, model.sliding_window) / per_seq
+            per_seq = np.maximum(kv_tokens / np.maximum(seqs, 1e-9), 1e-9)
+            slide = np.minimum(per_seq, model.sliding_window) / per_seq
             return (model.n_full_attn_layers + model.n_sliding_layers * slide) / model.n_layers
 
         kv_tok_bytes = 2 * kvh * d * prec.kv_bytes
-        if P:
+        if np.any(P):
             w = window(shape.prefill_kv_tokens, shape.prefill_seqs)
             ops.append(Op("attention_prefill", "attention", 4.0 * heads * d * shape.prefill_pairs * layers * w,
                           (shape.prefill_kv_tokens * kv_tok_bytes * w + P * 2 * heads * d * a) * layers,
-                          attn_dtype, m=P / max(shape.prefill_seqs, 1e-9), launches=layers))
-        if D:
+                          attn_dtype, m=P / np.maximum(shape.prefill_seqs, 1e-9), launches=layers))
+        if np.any(D):
             w = window(shape.decode_kv_tokens, D)
             ops.append(Op("attention_decode", "attention", 4.0 * heads * d * shape.decode_kv_tokens * layers * w,
                           (shape.decode_kv_tokens * kv_tok_bytes * w + D * 2 * heads * d * a) * layers,
-                          attn_dtype, m=shape.decode_kv_tokens / D, launches=layers))
+                          attn_dtype, m=shape.decode_kv_tokens / np.maximum(D, 1e-9), launches=layers))
         out_dim = heads * d
     ops.append(_gemm("o_proj", T, out_dim, h, layers, prec, gemm_dtype))
 
@@ -175,7 +175,7 @@ def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape
         touched = expected_experts_touched(E, k, T)
         per_gpu_touched = touched / par.ep
         assignments = T * k
-        tok_per_expert = assignments / touched if touched else 0.0
+        tok_per_expert = assignments / np.maximum(touched, 1e-30)
         expert_w = model.expert_params / par.moe_tp
         ops.append(Op(
             "moe_experts", "gemm",
@@ -200,7 +200,7 @@ def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape
     if t > 1:
         ops.append(Op("tp_all_reduce", "comm", 0.0, 0.0, gemm_dtype, launches=2 * layers,
                       comm_bytes=T * h * a, group=t, collective="all_reduce"))
-    if last_stage and shape.logit_seqs > 0:
+    if last_stage and np.any(shape.logit_seqs > 0):
         ops.append(_gemm("lm_head", shape.logit_seqs, h, model.vocab / t, 1, prec, gemm_dtype, weight_bytes=a))
     if par.pp > 1:
         ops.append(Op("pp_handoff", "comm", 0.0, 0.0, gemm_dtype, launches=1,

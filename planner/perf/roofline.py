@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from planner.hardware import Accelerator
 from planner.perf.ops import Op
 from planner.profile import Efficiency
@@ -34,7 +36,7 @@ class OpTime:
 
     @property
     def time_s(self) -> float:
-        return max(self.compute_s, self.memory_s) + self.comm_s + self.overhead_s
+        return np.maximum(self.compute_s, self.memory_s) + self.comm_s + self.overhead_s
 
     @property
     def bound(self) -> str:
@@ -54,7 +56,7 @@ def link_bw_bytes_per_s(acc: Accelerator, group_gpus: int, span_gpus: int) -> fl
 
 def comm_time_s(op: Op, acc: Accelerator, eff: Efficiency, span_gpus: int) -> float:
     """Alpha-beta time of a communication op over the link that joins its group."""
-    if op.group <= 1 or op.comm_bytes <= 0:
+    if op.group <= 1 or not np.any(op.comm_bytes > 0):
         return 0.0
     bw = link_bw_bytes_per_s(acc, op.group, span_gpus) * eff.comm_eff
     n = op.group
@@ -72,14 +74,14 @@ def op_time(op: Op, acc: Accelerator, eff: Efficiency, span_gpus: int = 1, isola
         return OpTime(op, 0.0, 0.0, comm_time_s(op, acc, eff, span_gpus), 0.0)
     # (communication latency alpha already covers the launch of a collective)
     compute_s = 0.0
-    if op.flops > 0:
+    if np.any(op.flops > 0):
         peak = acc.peak_flops_for(op.dtype)
         eta = eff.attn_eff(op.m) if op.kind == "attention" else eff.gemm_eff(op.m)
-        eta *= eff.dtype_scale(op.dtype)
-        compute_s = op.flops / (peak * eta)
+        eta = eta * eff.dtype_scale(op.dtype)
+        compute_s = op.flops / (peak * np.maximum(eta, 1e-30))
     memory_s = 0.0
-    if op.bytes > 0:
+    if np.any(op.bytes > 0):
         per_launch = op.bytes / max(op.launches, 1.0)
-        memory_s = op.bytes / (acc.mem_bw_bytes_per_s * eff.mem_eff(per_launch))
+        memory_s = op.bytes / (acc.mem_bw_bytes_per_s * np.maximum(eff.mem_eff(per_launch), 1e-30))
     per_launch_s = eff.launch_s if isolated else eff.kernel_overhead_s
     return OpTime(op, compute_s, memory_s, 0.0, op.launches * per_launch_s)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from planner.errors import InputError
 
 
@@ -34,7 +36,7 @@ class StepShape:
     def __post_init__(self) -> None:
         vals = (self.prefill_seqs, self.prefill_tokens, self.prefill_pairs, self.prefill_kv_tokens,
                 self.prefill_logits, self.decode_seqs, self.decode_kv_tokens)
-        if min(vals) < 0 or self.new_tokens <= 0:
+        if any(np.any(np.asarray(v) < 0) for v in vals) or np.any(np.asarray(self.new_tokens) <= 0):
             raise InputError("batch", "at least one sequence with at least one new token", vals)
 
     @property
@@ -71,11 +73,11 @@ def _vals(s: StepShape) -> tuple[float, ...]:
 
 def prefill_shape(batch: float, chunk: float, past: float = 0, last_chunk: bool = True) -> StepShape:
     """``batch`` sequences each computing ``chunk`` new tokens after ``past`` cached ones."""
-    if batch <= 0 or chunk < 1 or past < 0:
+    if np.any(np.asarray(batch) <= 0) or np.any(np.asarray(chunk) < 1) or np.any(np.asarray(past) < 0):
         raise InputError("prefill", "batch > 0, chunk >= 1, past >= 0", (batch, chunk, past))
     return StepShape(prefill_seqs=batch, prefill_tokens=batch * chunk,
                      prefill_pairs=batch * chunk * (past + (chunk + 1) / 2),
-                     prefill_kv_tokens=batch * (past + chunk), prefill_logits=batch if last_chunk else 0.0)
+                     prefill_kv_tokens=batch * (past + chunk), prefill_logits=batch if last_chunk else 0.0 * batch)
 
 
 def prompt_share_shape(requests: float, isl: float) -> StepShape:
@@ -88,7 +90,7 @@ def prompt_share_shape(requests: float, isl: float) -> StepShape:
 
 def decode_shape(batch: float, context: float) -> StepShape:
     """``batch`` sequences each generating one token with ``context`` tokens cached (mean)."""
-    if batch <= 0 or context < 0:
+    if np.any(np.asarray(batch) <= 0) or np.any(np.asarray(context) < 0):
         raise InputError("decode", "batch > 0 and context >= 0", (batch, context))
     return StepShape(decode_seqs=batch, decode_kv_tokens=batch * (context + 1))
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
+
 from planner.dtypes import Precision
 from planner.hardware import Accelerator
 from planner.models import ModelArch
@@ -58,8 +60,8 @@ def step_time(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precision
     supported = set(acc.peak_flops)
     gemm_dtype = prec.gemm_dtype(supported)
     attn_dtype = prec.attention_dtype(supported)
-    m = max(1.0, min(float(par.pp), shape.n_seqs))
-    micro = shape.scaled(m) if m > 1 else shape
+    m = np.clip(shape.n_seqs, 1.0, float(par.pp)) if par.pp > 1 else 1.0
+    micro = shape.scaled(m) if par.pp > 1 else shape
     ops = stage_ops(model, par, prec, micro, gemm_dtype, attn_dtype)
     span = par.gpus
     timed = tuple(op_time(op, acc, eff, span) for op in ops)
