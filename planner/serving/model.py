@@ -117,12 +117,15 @@ class InstanceModel:
         return min(self.caps, key=lambda k: self.caps[k])
 
     # --- step times ---------------------------------------------------------------------
-    def step_s(self, concurrency: float) -> float:
-        """Step time at decode concurrency C (colocated: including the steady prefill share)."""
-        key = round(concurrency, 6)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
+    def step_s(self, concurrency):
+        """Step time at decode concurrency C (colocated: including the steady prefill share).
+        ``concurrency`` may be a numpy array (a whole capacity grid in one call)."""
+        vector = isinstance(concurrency, np.ndarray)
+        if not vector:
+            key = round(float(concurrency), 6)
+            hit = self._cache.get(key)
+            if hit is not None:
+                return hit
         d = self.dep
         I, O = self.size.isl, self.size.osl
         decode = decode_shape(concurrency, I + O / 2.0)
@@ -133,18 +136,23 @@ class InstanceModel:
             # compute-heavier than pure-decode steps, and step time is convex in the tokens it holds
             # (max of a memory floor and linear compute), so average the two kinds of step instead
             # of timing the average step (Jensen's inequality).
-            chunks = math.ceil(I / max(d.eff.token_budget - concurrency, 1.0))
-            share = min(1.0, concurrency / O * chunks)
+            chunks = np.ceil(I / np.maximum(d.eff.token_budget - concurrency, 1.0))
+            share = np.minimum(1.0, concurrency / O * chunks)
             mixed = decode + prompt_share_shape(concurrency / O / share, I)
             t_mix = step_time(d.model, d.acc, d.par, d.prec, mixed, d.eff).step_s
             t = share * t_mix + (1.0 - share) * t_dec
-        self._cache[key] = t
+        if not vector:
+            t = float(t)
+            self._cache[key] = t
         return t
 
     def prefill_alone_s(self, isl: float | None = None) -> float:
         """Time to prefill one prompt on an idle instance, in budget-sized chunks."""
         d = self.dep
         n = float(isl if isl is not None else self.size.isl)
+        hit = self._cache.get(("alone", n))
+        if hit is not None:
+            return hit
         budget = d.eff.token_budget
         total, done = 0.0, 0.0
         while done < n:
@@ -152,7 +160,8 @@ class InstanceModel:
             shape = prefill_shape(1, chunk, past=done, last_chunk=done + chunk >= n)
             total += step_time(d.model, d.acc, d.par, d.prec, shape, d.eff).step_s
             done += chunk
-        return total
+        self._cache[("alone", n)] = float(total)
+        return float(total)
 
     @cached_property
     def prefill_batch(self) -> float:
@@ -271,33 +280,73 @@ class InstanceModel:
         tp = {"mean": tpot, **{f"p{p:g}": tpot for p in percentiles}}
         return Latency(rate_rps, rho, pt.concurrency, ttft, tp, rho < 1.0)
 
+    def prompt_step_vec_s(self, concurrency: np.ndarray, isl: float) -> np.ndarray:
+        """Vectorised ``prompt_step_s``: ⌈I/(budget − C)⌉ equal chunks, each timed at its mean past."""
+        d = self.dep
+        if self.role != "colocated":
+            return np.full_like(concurrency, self.prefill_alone_s(isl), dtype=float)
+        n = np.ceil(isl / np.maximum(d.eff.token_budget - concurrency, 1.0))
+        chunk = isl / n
+        past = (isl - chunk) / 2.0
+        shape = decode_shape(concurrency, self.size.isl + self.size.osl / 2.0) + prefill_shape(
+            np.ones_like(concurrency), chunk, past=past)
+        return n * step_time(d.model, d.acc, d.par, d.prec, shape, d.eff).step_s
+
+    def goodput(self, ttft_limit_s: float | None, tpot_limit_s: float | None, percentile: float,
+                extra_ttft_s: float = 0.0, points: int = 32) -> tuple[float, str]:
+        """(highest rate meeting the limits at ``percentile``, what binds there).
+
+        Evaluated on a grid of operating points in one vectorised pass (concurrency for
+        colocated/decode, rate for prefill) and refined by linear interpolation of the margin to
+        the first failing point; ``extra_ttft_s`` adds fixed TTFT (the KV transfer of a
+        disaggregated request). Binds: 'ttft', 'tpot', or the concurrency cap name.
+        """
+        q = percentile / 100.0
+        eff = self.dep.eff
+        O = self.size.osl
+        if not self.fits or self.max_rps <= 0:
+            return 0.0, "memory"
+        ca2, cs2 = self.arrival_cv**2, self.size.cs2
+        alone = self.prefill_alone_s()
+        tail_isl = max(self.size.tail_isl, self.size.isl)
+        if self.role == "prefill":
+            rps = self.max_rps * np.linspace(0.01, 0.999, points * 2)
+            rho = rps / self.max_rps
+            service = np.full_like(rps, self.prefill_alone_s(tail_isl))
+            tpot = np.zeros_like(rps)
+        else:
+            conc = np.unique(np.geomspace(1.0, self.max_concurrency, points))
+            tpot = self.step_s(conc)
+            rps = conc / (O * tpot)
+            rho = rps / self.max_rps
+            if self.role == "colocated":  # prefills share the GPU with the decodes
+                rho = np.maximum(rho, rps * alone)
+            service = self.prompt_step_vec_s(conc, tail_isl)
+        service = service + eff.ttft_overhead_s + extra_ttft_s
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean_w = np.where(rho < 1, rho / (1 - rho) * (ca2 + cs2) / 2.0 * alone, np.inf)
+            wq = np.where(rho > 1 - q, mean_w / np.maximum(rho, 1e-30) * np.log(np.maximum(rho, 1e-30) / (1 - q)), 0.0)
+        ttft = service + np.where(rho < 1, wq, np.inf)
+        margins = {"capacity": 1.0 - rho}
+        if ttft_limit_s is not None and self.role != "decode":
+            margins["ttft"] = (ttft_limit_s - ttft) / ttft_limit_s
+        if tpot_limit_s is not None and self.role != "prefill":
+            margins["tpot"] = (tpot_limit_s - tpot) / tpot_limit_s
+        stacked = np.vstack(list(margins.values()))
+        worst = stacked.min(axis=0)
+        ok = worst >= 0
+        if not ok[0]:
+            names = list(margins)
+            return 0.0, names[int(np.argmin(stacked[:, 0]))]
+        last = int(np.argmax(~ok)) - 1 if not ok.all() else len(ok) - 1
+        if last == len(ok) - 1:
+            return float(rps[last]), self.concurrency_bound if self.role != "prefill" else "compute"
+        a, b = worst[last], worst[last + 1]
+        frac = a / (a - b) if np.isfinite(b) and a > b else 0.0
+        names = list(margins)
+        binding = names[int(np.argmin(stacked[:, last + 1]))]
+        return float(rps[last] + frac * (rps[last + 1] - rps[last])), binding
+
     def goodput_rps(self, ttft_limit_s: float | None, tpot_limit_s: float | None, percentile: float) -> float:
         """Highest rate whose TTFT and TPOT at ``percentile`` meet the limits (0 when none does)."""
-        if not self.grid:
-            return 0.0
-        key = f"p{percentile:g}"
-
-        def ok(rate: float) -> bool:
-            lat = self.latency(rate, (percentile,))
-            if not lat.stable:
-                return False
-            if ttft_limit_s is not None and lat.ttft_s[key] > ttft_limit_s:
-                return False
-            return not (tpot_limit_s is not None and self.role != "prefill" and lat.tpot_s[key] > tpot_limit_s)
-
-        hi = self.max_rps * (1 - 1e-6)
-        if ok(hi):
-            return hi
-        lo = 0.0
-        if not ok(hi * 1e-4):
-            return 0.0
-        lo = hi * 1e-4
-        for _ in range(40):
-            mid = 0.5 * (lo + hi)
-            if ok(mid):
-                lo = mid
-            else:
-                hi = mid
-            if hi - lo < 1e-4 * hi:
-                break
-        return lo
+        return self.goodput(ttft_limit_s, tpot_limit_s, percentile)[0]

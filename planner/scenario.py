@@ -1,0 +1,237 @@
+"""Scenario: what to serve, at what rate and SLO, on which accelerators, under which limits.
+
+A scenario is a YAML (or TOML) file or the same fields as CLI flags. Every key is checked: an
+unknown key fails with a did-you-mean, a wrong type names the field and what was expected.
+
+```yaml
+model: llama-3.1-70b           # id, alias, HF repo id, or path to a config.json
+precision: fp8                 # weights: bf16 fp16 fp8 int8 int4 fp4
+kv_dtype: fp8                  # default: 16-bit
+engine: vllm                   # vllm | sglang | trtllm | ideal | path to a profile YAML
+workload:
+  rate_rps: 20
+  input: lognormal:mean=1500,p99=8000     # or 1024, or hist:file.csv
+  output: lognormal:mean=300,p99=1500
+  arrival_cv: 1.0
+  # trace: traces/burstgpt.csv  (instead of input/output; rate and cv from its timestamps unless given)
+buckets: {isl: 4, osl: 4}
+slo: {ttft_s: 2.0, tpot_s: 0.05, percentile: 99}
+accelerators: [H100-SXM, H200-SXM]       # default: every accelerator in the database
+prices: {H100-SXM: 2.5}                  # $/GPU-hour overrides
+availability: {H100-SXM: 32}             # max GPUs per type
+budget_per_hour: 250
+redundancy: {spare_instances: 1}         # N+1: each group keeps one spare instance
+target_utilisation: 0.9                  # plan instances to run at most this busy
+objective: cost                          # cost | gpus | power
+disaggregation: auto                     # auto | off | only
+parallelism: {tp: [1, 2, 4, 8], pp: [1, 2]}
+solver: {time_limit_s: 60}
+```
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from planner._yaml import load_yaml, read_text
+from planner.errors import InputError, PlannerError
+from planner.workload import SLO, Workload, parse_length, read_trace
+
+OBJECTIVES = ("cost", "gpus", "power")
+DISAGG = ("auto", "off", "only")
+_TOP_KEYS = {"model", "precision", "kv_dtype", "engine", "workload", "buckets", "slo", "accelerators", "prices",
+             "availability", "budget_per_hour", "redundancy", "target_utilisation", "objective", "disaggregation",
+             "parallelism", "solver", "name", "description"}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything ``plan`` needs; plain values, SI units."""
+
+    model: str
+    workload: Workload
+    slo: SLO
+    precision: str = "bf16"
+    kv_dtype: str | None = None
+    engine: str = "vllm"
+    n_isl: int = 4
+    n_osl: int = 4
+    accelerators: tuple[str, ...] | None = None
+    prices: dict[str, float] = field(default_factory=dict)
+    availability: dict[str, int] = field(default_factory=dict)
+    budget_per_hour: float | None = None
+    spare_instances: int = 0
+    target_utilisation: float = 0.9
+    objective: str = "cost"
+    disaggregation: str = "auto"
+    tp_options: tuple[int, ...] = (1, 2, 4, 8)
+    pp_options: tuple[int, ...] = (1, 2)
+    time_limit_s: float = 60.0
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise InputError("objective", f"one of {', '.join(OBJECTIVES)}", self.objective)
+        if self.disaggregation not in DISAGG:
+            raise InputError("disaggregation", f"one of {', '.join(DISAGG)}", self.disaggregation)
+        if not (0 < self.target_utilisation <= 1):
+            raise InputError("target_utilisation", "a fraction in (0, 1]", self.target_utilisation)
+        if self.budget_per_hour is not None and not (self.budget_per_hour > 0 and math.isfinite(self.budget_per_hour)):
+            raise InputError("budget_per_hour", "a positive number of dollars per hour", self.budget_per_hour)
+        if self.spare_instances < 0:
+            raise InputError("redundancy.spare_instances", "an integer >= 0", self.spare_instances)
+        for name, opts in (("parallelism.tp", self.tp_options), ("parallelism.pp", self.pp_options)):
+            if not opts or any(isinstance(o, bool) or not isinstance(o, int) or o < 1 for o in opts):
+                raise InputError(name, "a list of integers >= 1", list(opts))
+        if not (self.time_limit_s > 0):
+            raise InputError("solver.time_limit_s", "a positive number of seconds", self.time_limit_s)
+        if self.slo.ttft_s is None and self.slo.tpot_s is None:
+            raise InputError("slo", "at least one of ttft_s or tpot_s")
+
+    def with_rate(self, rate_rps: float) -> Scenario:
+        return replace(self, workload=replace(self.workload, rate_rps=rate_rps))
+
+    def with_slo(self, **kw: Any) -> Scenario:
+        return replace(self, slo=replace(self.slo, **kw))
+
+
+def _check_keys(raw: dict, allowed: set[str], where: str, prefix: str = "") -> None:
+    for key in raw:
+        if key not in allowed:
+            hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            did = f" (did you mean {prefix}{hint[0]}?)" if hint else f"; known: {', '.join(sorted(allowed))}"
+            raise PlannerError(f"{where}: unknown key {prefix}{key}{did}")
+
+
+def _num(raw: dict, key: str, where: str, default: Any = None, *, integer: bool = False) -> Any:
+    if key not in raw or raw[key] is None:
+        return default
+    val = raw[key]
+    if isinstance(val, bool) or not isinstance(val, (int, float)) or (isinstance(val, float) and not math.isfinite(val)):
+        raise InputError(key, "an integer" if integer else "a finite number", val, where=where)
+    if integer:
+        if float(val) != int(val):
+            raise InputError(key, "an integer", val, where=where)
+        return int(val)
+    return float(val)
+
+
+def _mapping(raw: Any, key: str, where: str) -> dict:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InputError(key, "a mapping", raw, where=where)
+    return raw
+
+
+def parse_workload(raw: Any, where: str, base: Path) -> Workload:
+    w = _mapping(raw, "workload", where)
+    if not w:
+        raise InputError("workload", "a mapping with rate_rps and input/output (or trace)", where=where)
+    _check_keys(w, {"rate_rps", "input", "output", "arrival_cv", "trace"}, where, "workload.")
+    rate = _num(w, "rate_rps", where)
+    cv = _num(w, "arrival_cv", where)
+    if "trace" in w:
+        path = Path(str(w["trace"]))
+        if not path.is_absolute():
+            path = base / path
+        wl = Workload.from_trace(read_trace(path), rate_rps=rate, arrival_cv=cv)
+        return wl
+    for key in ("input", "output"):
+        if key not in w:
+            raise InputError(f"workload.{key}", "a length such as 1024, lognormal:mean=800,p99=4000, hist:file.csv",
+                             where=where)
+    if rate is None:
+        raise InputError("workload.rate_rps", "a positive request rate", where=where)
+
+    def length(text: Any) -> Any:
+        s = str(text)
+        if s.startswith("hist:") and not Path(s[5:]).is_absolute():
+            s = "hist:" + str(base / s[5:])
+        return parse_length(s)
+
+    return Workload(rate, length(w["input"]), length(w["output"]), 1.0 if cv is None else cv)
+
+
+def parse_scenario(raw: Any, where: str = "scenario", base: Path | None = None) -> Scenario:
+    """Validate a parsed scenario document."""
+    base = base or Path.cwd()
+    if not isinstance(raw, dict):
+        raise PlannerError(f"{where}: expected a mapping of scenario fields, got {type(raw).__name__}")
+    _check_keys(raw, _TOP_KEYS, where)
+    if "model" not in raw or not isinstance(raw["model"], str):
+        raise InputError("model", "a model name or config.json path", raw.get("model"), where=where)
+    slo_raw = _mapping(raw.get("slo"), "slo", where)
+    _check_keys(slo_raw, {"ttft_s", "tpot_s", "percentile", "e2e_s", "attainment"}, where, "slo.")
+    pct = slo_raw.get("percentile", 99)
+    slo = SLO(ttft_s=_num(slo_raw, "ttft_s", where), tpot_s=_num(slo_raw, "tpot_s", where),
+              e2e_s=_num(slo_raw, "e2e_s", where), percentile=SLO.parse_percentile(pct),
+              attainment=_num(slo_raw, "attainment", where))
+    buckets = _mapping(raw.get("buckets"), "buckets", where)
+    _check_keys(buckets, {"isl", "osl"}, where, "buckets.")
+    red = _mapping(raw.get("redundancy"), "redundancy", where)
+    _check_keys(red, {"spare_instances"}, where, "redundancy.")
+    par = _mapping(raw.get("parallelism"), "parallelism", where)
+    _check_keys(par, {"tp", "pp"}, where, "parallelism.")
+    solver = _mapping(raw.get("solver"), "solver", where)
+    _check_keys(solver, {"time_limit_s"}, where, "solver.")
+    accs = raw.get("accelerators")
+    if accs is not None and (not isinstance(accs, list) or not all(isinstance(a, str) for a in accs) or not accs):
+        raise InputError("accelerators", "a non-empty list of accelerator names", accs, where=where)
+    prices = _mapping(raw.get("prices"), "prices", where)
+    for k, v in prices.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+            raise InputError(f"prices.{k}", "a positive $/GPU-hour", v, where=where)
+    avail = _mapping(raw.get("availability"), "availability", where)
+    for k, v in avail.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise InputError(f"availability.{k}", "a whole number of GPUs >= 0", v, where=where)
+    for key in ("precision", "kv_dtype", "engine", "objective", "disaggregation"):
+        if key in raw and raw[key] is not None and not isinstance(raw[key], str):
+            raise InputError(key, "a string", raw[key], where=where)
+
+    def ints(val: Any, key: str, default: tuple[int, ...]) -> tuple[int, ...]:
+        if val is None:
+            return default
+        if not isinstance(val, list):
+            raise InputError(key, "a list of integers", val, where=where)
+        return tuple(val)
+
+    return Scenario(
+        model=raw["model"], workload=parse_workload(raw.get("workload"), where, base), slo=slo,
+        precision=str(raw.get("precision") or "bf16"), kv_dtype=raw.get("kv_dtype"),
+        engine=str(raw.get("engine") or "vllm"),
+        n_isl=_num(buckets, "isl", where, 4, integer=True), n_osl=_num(buckets, "osl", where, 4, integer=True),
+        accelerators=tuple(accs) if accs else None, prices={str(k): float(v) for k, v in prices.items()},
+        availability={str(k): int(v) for k, v in avail.items()},
+        budget_per_hour=_num(raw, "budget_per_hour", where),
+        spare_instances=_num(red, "spare_instances", where, 0, integer=True),
+        target_utilisation=_num(raw, "target_utilisation", where, 0.9),
+        objective=str(raw.get("objective") or "cost"), disaggregation=str(raw.get("disaggregation") or "auto"),
+        tp_options=ints(par.get("tp"), "parallelism.tp", (1, 2, 4, 8)),
+        pp_options=ints(par.get("pp"), "parallelism.pp", (1, 2)),
+        time_limit_s=_num(solver, "time_limit_s", where, 60.0), name=str(raw.get("name") or ""),
+    )
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario from YAML (``.yaml``/``.yml``) or TOML (``.toml``)."""
+    p = Path(path)
+    if p.suffix.lower() == ".toml":
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            raise PlannerError(f"scenario {p}: TOML scenarios need Python 3.11+; use YAML") from None
+        try:
+            raw = tomllib.loads(read_text(p, "scenario"))
+        except tomllib.TOMLDecodeError as exc:
+            raise PlannerError(f"scenario {p}: malformed TOML ({exc})") from None
+    else:
+        raw = load_yaml(p, "scenario")
+    if raw is None:
+        raise PlannerError(f"scenario {p}: empty file, expected model, workload and slo")
+    return parse_scenario(raw, str(p), p.parent)
