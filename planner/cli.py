@@ -406,6 +406,83 @@ def simulate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
     out.print(t)
 
 
+@app.command("plan")
+@guarded
+def plan_cmd(scenario: Path | None = typer.Argument(None, help="Scenario YAML/TOML (flags below override it)."),
+             model: str | None = typer.Option(None, "--model", "-m", help="Model (without a scenario file)."),
+             precision: str | None = typer.Option(None, "--precision", "-p"),
+             kv_dtype: str | None = typer.Option(None, "--kv-dtype"),
+             engine: str | None = typer.Option(None, "--engine", "-e"),
+             rate: float | None = typer.Option(None, "--rate", help="Request rate, requests/s."),
+             isl: str | None = typer.Option(None, "--isl", help="Input length: 1024 or lognormal:mean=..,p99=.."),
+             osl: str | None = typer.Option(None, "--osl", help="Output length, same forms."),
+             ttft: float | None = _TTFT, tpot: float | None = _TPOT, percentile: str | None = typer.Option(None,
+                                                                                                 "--percentile"),
+             gpus: str | None = typer.Option(None, "--gpus", help="Comma-separated candidate accelerators."),
+             budget: float | None = typer.Option(None, "--budget", help="Max $/hour."),
+             objective: str | None = typer.Option(None, "--objective", help="cost, gpus or power."),
+             disaggregation: str | None = typer.Option(None, "--disaggregation", help="auto, off or only."),
+             as_json: bool = _JSON, csv: Path | None = typer.Option(None, "--csv", help="Write groups as CSV."),
+             xlsx: Path | None = typer.Option(None, "--xlsx", help="Write an XLSX workbook."),
+             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.")) -> None:
+    """The cheapest deployment that meets the SLO at the rate: GPUs, parallelism, P/D split, cost."""
+    from planner.optimise.plan import plan
+    from planner.report.plan_out import render, write_csv, write_xlsx
+    from planner.scenario import load_scenario, parse_scenario
+
+    if scenario is not None:
+        sc = load_scenario(scenario)
+    else:
+        if model is None or rate is None or isl is None or osl is None or (ttft is None and tpot is None):
+            fail("plan: give a scenario file, or --model, --rate, --isl, --osl and --ttft/--tpot")
+        sc = parse_scenario({"model": model, "workload": {"rate_rps": rate, "input": isl, "output": osl},
+                             "slo": {"ttft_s": ttft, "tpot_s": tpot}}, "flags")
+    from dataclasses import replace
+
+    from planner.workload import SLO, Workload, parse_length
+
+    if model:
+        sc = replace(sc, model=model)
+    for name, val in (("precision", precision), ("kv_dtype", kv_dtype), ("engine", engine), ("objective", objective),
+                      ("disaggregation", disaggregation)):
+        if val is not None:
+            sc = replace(sc, **{name: val})
+    if budget is not None:
+        sc = replace(sc, budget_per_hour=budget)
+    if gpus:
+        sc = replace(sc, accelerators=tuple(g.strip() for g in gpus.split(",") if g.strip()))
+    if scenario is not None and (rate is not None or isl or osl):
+        w = sc.workload
+        sc = replace(sc, workload=Workload(rate if rate is not None else w.rate_rps,
+                                           parse_length(isl) if isl else w.input_len,
+                                           parse_length(osl) if osl else w.output_len, w.arrival_cv, w.pairs))
+    if scenario is not None and (ttft is not None or tpot is not None or percentile):
+        sc = replace(sc, slo=SLO(ttft_s=ttft if ttft is not None else sc.slo.ttft_s,
+                                 tpot_s=tpot if tpot is not None else sc.slo.tpot_s,
+                                 percentile=SLO.parse_percentile(percentile) if percentile else sc.slo.percentile))
+    elif percentile:
+        sc = replace(sc, slo=SLO(ttft_s=sc.slo.ttft_s, tpot_s=sc.slo.tpot_s,
+                                 percentile=SLO.parse_percentile(percentile)))
+    sc = replace(sc)  # re-validate after overrides
+    show = not quiet and not as_json and sys.stderr.isatty()
+    if show:
+        from rich.progress import Progress
+
+        with Progress(transient=True, console=err) as prog:
+            task = prog.add_task("evaluating candidates", total=None)
+            result = plan(sc, hw=_hw(), progress=lambda: prog.advance(task))
+    else:
+        result = plan(sc, hw=_hw())
+    if csv is not None:
+        write_csv(result, csv)
+    if xlsx is not None:
+        write_xlsx(result, xlsx)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        render(result, out)
+
+
 def _read_any_measured(path: Path):
     """Our measured schema, or a published format recognised by its header (MLPerf, aiconfigurator)."""
     import pandas as pd
