@@ -111,7 +111,8 @@ def _num(raw: dict, key: str, where: str, default: Any = None, *, integer: bool 
     if key not in raw or raw[key] is None:
         return default
     val = raw[key]
-    if isinstance(val, bool) or not isinstance(val, (int, float)) or (isinstance(val, float) and not math.isfinite(val)):
+    bad_type = isinstance(val, bool) or not isinstance(val, (int, float))
+    if bad_type or (isinstance(val, float) and not math.isfinite(val)):
         raise InputError(key, "an integer" if integer else "a finite number", val, where=where)
     if integer:
         if float(val) != int(val):

@@ -126,12 +126,13 @@ def build_candidates(model: ModelArch, accs: list[Accelerator], prec: Precision,
         useful = 0
         for par in fitting:
             dep = Deployment(model, acc, par, prec, profile)
+            memo: dict = {}  # step times shared by every role and bucket of this deployment
             for role in roles:
                 caps, binds, models = [], [], []
                 link = acc.scaleout_bw_bytes_per_s * par.gpus
                 for b in buckets:
                     size = bucket_size(b, slo.percentile)
-                    inst = InstanceModel(dep, role, size, arrival_cv=arrival_cv)
+                    inst = InstanceModel(dep, role, size, arrival_cv=arrival_cv, _cache=memo)
                     extra = size.tail_isl * kv_tok / link if role == "prefill" else 0.0
                     rps, bind = inst.goodput(slo.ttft_s, slo.tpot_s, slo.percentile, extra_ttft_s=extra)
                     if role in ("prefill", "decode") and rps > 0:

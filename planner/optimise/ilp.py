@@ -28,6 +28,7 @@ stay continuous (Mélange-style slices without binaries), which keeps CBC fast.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -82,6 +83,14 @@ def solve(cands: list[Candidate], rates: list[float], *, objective: str = "cost"
           allow: Callable[[Candidate], bool] | None = None, time_limit_s: float = 60.0,
           relax: bool = False) -> Solution:
     """Build and solve the ILP over the candidates ``allow`` admits (see the module docstring)."""
+    with warnings.catch_warnings():  # PuLP 3.x announces its 4.0 API on every variable
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _solve(cands, rates, objective, availability, budget, spare, allow, time_limit_s, relax)
+
+
+def _solve(cands: list[Candidate], rates: list[float], objective: str, availability: dict[str, int] | None,
+           budget: float | None, spare: int, allow: Callable[[Candidate], bool] | None, time_limit_s: float,
+           relax: bool) -> Solution:
     t0 = time.perf_counter()
     cs = [c for c in cands if allow is None or allow(c)]
     nb = len(rates)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from planner.api import deployment
 from planner.dtypes import Precision
-from planner.errors import InfeasibleError, PlannerError
+from planner.errors import InfeasibleError
 from planner.hardware import Accelerator, HardwareDB, default_hardware
 from planner.models import get_model
 from planner.optimise.candidates import Candidate, Rejection, build_candidates
@@ -194,7 +194,7 @@ def _binding(sc: Scenario, cands: dict[str, Candidate], sol: Solution, avail: di
         if cost >= 0.98 * sc.budget_per_hour:
             out.append(f"budget (${sc.budget_per_hour:,.2f}/h)")
     reasons: dict[str, int] = {}
-    for (k, b), share in sol.shares.items():
+    for k, b in sol.shares:
         reasons[cands[k].binds[b]] = reasons.get(cands[k].binds[b], 0) + 1
     labels = {"ttft": "TTFT SLO", "tpot": "TPOT SLO", "kv_capacity": "KV-cache capacity", "max_seqs": "sequence cap",
               "token_budget": "token budget", "capacity": "instance throughput", "compute": "prefill compute",
@@ -354,12 +354,3 @@ def _max_rate(cands: list[Candidate], rates: list[float], kw: dict) -> float:
         else:
             hi = mid
     return lo * total
-
-
-def plan_or_raise(sc: Scenario, **kw: Any) -> Plan:
-    try:
-        return plan(sc, **kw)
-    except InfeasibleError:
-        raise
-    except PlannerError:
-        raise

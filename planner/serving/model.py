@@ -86,6 +86,7 @@ class InstanceModel:
     grid_points: int = 24
     min_kv_tokens: int = 0
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
+    """Step-time memo; instances of one deployment may share it (keys carry role and size)."""
 
     # --- limits -------------------------------------------------------------------------
     @cached_property
@@ -122,7 +123,7 @@ class InstanceModel:
         ``concurrency`` may be a numpy array (a whole capacity grid in one call)."""
         vector = isinstance(concurrency, np.ndarray)
         if not vector:
-            key = round(float(concurrency), 6)
+            key = (self.role, self.size.isl, self.size.osl, round(float(concurrency), 6))
             hit = self._cache.get(key)
             if hit is not None:
                 return hit
