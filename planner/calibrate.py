@@ -38,7 +38,7 @@ def calibrate(df: pd.DataFrame, engine: str = "vllm", output: Path | None = None
     hw = hw or default_hardware()
     base = load_profile(engine)
     df = df.copy()
-    df["engine"] = df["engine"].fillna(engine).astype(str).str.lower()
+    df["engine"] = df["engine"].fillna(engine).astype(str).str.strip().str.lower()
     df = df[df["engine"] == engine]
     fams: dict[str, list[str]] = {}
     keep = []

@@ -44,6 +44,13 @@ def _int(v: Any, name: str, default: int | None = None) -> int:
     return int(f)
 
 
+def _text(v: Any, default: str) -> str:
+    """A string cell, or ``default`` when it is empty/NaN."""
+    if isinstance(v, str) and v.strip():
+        return v.strip().lower()
+    return default
+
+
 def _tokens(v: Any, name: str) -> int:
     """Mean token counts may be fractional (dataset means): round to whole tokens."""
     f = _num(v)
@@ -65,16 +72,15 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
     """Predicted metrics for one measured row (raises PlannerError with the reason when it can't)."""
     profiles = profiles if profiles is not None else {}
     hw = hw or default_hardware()
-    engine = str(row.get("engine") or "vllm").strip().lower()
+    engine = _text(row.get("engine"), "vllm")
     prof = _profile_for(engine, profiles, profile)
     isl, osl = _tokens(row.get("isl"), "isl"), _tokens(row.get("osl"), "osl")
     mode = mode_of(row)
     count = _num(row.get("count"))
     pp = _int(row.get("pp"), "pp", 1)
     ep = _int(row.get("ep"), "ep", 1)
-    precision = str(row.get("precision") or "bf16").strip().lower()
-    kv = row.get("kv_dtype")
-    kv = str(kv).strip().lower() if isinstance(kv, str) and kv.strip() else None
+    precision = _text(row.get("precision"), "bf16")
+    kv = _text(row.get("kv_dtype"), "") or None
     acc = hw.get(str(row["accelerator"]))
     tps = [_int(row.get("tp"), "tp")] if _num(row.get("tp")) is not None else [
         t for t in TP_CHOICES if t <= acc.scaleup_domain and (count is None or t * pp <= count)]
@@ -160,7 +166,7 @@ def validate_frame(df: pd.DataFrame, profile: Profile | None = None, hw: Hardwar
                 continue
             out_rows.append({
                 "line": i + 2, "model": model.id, "family": family_of(model.id), "accelerator": acc.id,
-                "engine": str(row.get("engine") or "vllm").lower(), "mode": mode_of(row), "metric": metric,
+                "engine": _text(row.get("engine"), "vllm"), "mode": mode_of(row), "metric": metric,
                 "isl": row.get("isl"), "osl": row.get("osl"), "concurrency": row.get("concurrency"),
                 "tp": pred["tp"], "measured": meas, "predicted": pred[metric],
                 "ape": abs(pred[metric] - meas) / meas, "source": row.get("source", ""),

@@ -95,3 +95,52 @@ def test_console_script_no_traceback():
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_estimate_and_simulate_cli(tmp_path):
+    res = run("estimate", "-m", "llama-3.1-8b", "-g", "h100", "--isl", "1024", "--osl", "256", "--rate", "5",
+              "--ttft", "1", "--tpot", "0.05", "--json")
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert d["max_goodput_rps"] > 0 and "p99" in d["ttft_s"]
+    res = run("simulate", "-m", "llama-3.1-8b", "-g", "h100", "--isl", "512", "--osl", "64", "--rate", "4",
+              "--requests", "200", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["n_requests"] == 200
+
+
+@pytest.mark.parametrize("content,pattern", [
+    ("", "empty"),
+    ("foo,bar\n1,2\n", "columns"),
+    ("input_tokens,output_tokens\n-5,10\n", "input_tokens"),
+])
+def test_estimate_bad_trace(tmp_path, content, pattern):
+    p = tmp_path / "trace.csv"
+    p.write_text(content)
+    res = run("estimate", "-m", "llama-3.1-8b", "-g", "h100", "--workload", str(p), "--rate", "1")
+    assert res.exit_code == 2, res.output
+    assert pattern in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("pct", ["150", "0", "p100", "abc"])
+def test_estimate_bad_percentile(pct):
+    res = run("estimate", "-m", "llama-3.1-8b", "-g", "h100", "--isl", "100", "--osl", "10", "--rate", "1",
+              "--ttft", "1", "--percentile", pct)
+    assert res.exit_code == 2 and "percentile" in res.output
+
+
+def test_calibrate_cli_writes_profile(tmp_path):
+    import pandas as pd
+
+    rows = [{"model": "llama-3.1-8b", "accelerator": "H100-SXM", "tp": 1, "engine": "vllm", "isl": 1024,
+             "osl": 256, "concurrency": c, "tpot_s": 0.01 + 0.0002 * c, "ttft_s": 0.05 + 0.002 * c}
+            for c in (1, 4, 8, 16, 32, 64)]
+    src = tmp_path / "m.csv"
+    pd.DataFrame(rows).to_csv(src, index=False)
+    out = tmp_path / "prof.yaml"
+    res = run("calibrate", str(src), "-o", str(out), "--engine", "vllm", "--holdout", "0")
+    assert res.exit_code == 0, res.output
+    assert out.is_file() and "H100-SXM" in out.read_text()
+    res = run("estimate", "-m", "llama-3.1-8b", "-g", "h100", "--isl", "1024", "--osl", "256", "--concurrency", "8",
+              "--engine", str(out), "--json")
+    assert res.exit_code == 0, res.output

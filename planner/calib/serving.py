@@ -48,14 +48,16 @@ def fit_serving(rows: pd.DataFrame, profile: Profile, family: str, hw: HardwareD
     acc_ids = sorted({hw.get(str(r["accelerator"])).id for r in recs})
     base = profile.for_accelerator(acc_ids[0], family)
     usable = []
+    first_error = ""
     for r in recs:  # rows the model cannot evaluate (unknown model, does not fit) carry no signal
         try:
             predict_row(r, profile, hw)
             usable.append(r)
-        except PlannerError:
+        except PlannerError as exc:
+            first_error = first_error or str(exc)
             continue
     if not usable:
-        raise PlannerError(f"no evaluable measured rows for family {family}")
+        raise PlannerError(f"no evaluable measured rows for family {family} (first reason: {first_error})")
     recs = usable
     meas = [{m: float(r[m]) for m in METRICS if _pos(r.get(m))} for r in recs]
     x0 = np.array([getattr(base, f) / _SCALE[f] for f in factors])

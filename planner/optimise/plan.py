@@ -40,6 +40,7 @@ class Group:
     cost_per_hour: float
     watts: float
     utilisation: float
+    headroom: float
     bucket_shares: dict[int, float]
 
 
@@ -144,10 +145,10 @@ def _groups(cands: dict[str, Candidate], sol: Solution, nb: int, target_util: fl
     for key, count in sorted(sol.counts.items(), key=lambda kv: -cands[kv[0]].price_per_hour * kv[1]):
         c = cands[key]
         shares = {b: sol.shares[(key, b)] for b in range(nb) if (key, b) in sol.shares}
+        util = sol.load.get(key, 0.0) / count * target_util if count else 0.0
         out.append(Group(gpu=c.acc.id, role=c.role, tp=c.par.tp, pp=c.par.pp, ep=c.par.ep, instances=count,
                          gpus=count * c.gpus, cost_per_hour=count * c.price_per_hour, watts=count * c.watts,
-                         utilisation=sol.load.get(key, 0.0) / count * target_util if count else 0.0,
-                         bucket_shares=shares))
+                         utilisation=util, headroom=1.0 - util, bucket_shares=shares))
     return out
 
 
@@ -204,8 +205,17 @@ def _binding(sc: Scenario, cands: dict[str, Candidate], sol: Solution, avail: di
     return out
 
 
-def plan(sc: Scenario, hw: HardwareDB | None = None, progress=None, alternatives: bool = True) -> Plan:
-    """Solve a scenario; raises InfeasibleError with the reason and the smallest fix when nothing works."""
+def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None, alternatives: bool = True) -> Plan:
+    """Solve a scenario (a ``Scenario``, a path to a scenario file, or a dict of scenario fields);
+    raises InfeasibleError with the reason and the smallest fix when nothing works."""
+    if isinstance(sc, dict):
+        from planner.scenario import parse_scenario
+
+        sc = parse_scenario(sc)
+    elif not isinstance(sc, Scenario):
+        from planner.scenario import load_scenario
+
+        sc = load_scenario(sc)
     hw = hw or default_hardware()
     model = get_model(sc.model)
     profile = load_profile(sc.engine)
