@@ -25,7 +25,7 @@ import numpy as np
 from planner.dtypes import Precision
 from planner.models import ModelArch
 from planner.parallel import Parallel
-from planner.perf.shape import StepShape
+from planner.perf.shape import StepShape, anywhere
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape
             ops.append(_gemm("q_proj", T, h, heads * (nope + rope), layers, prec, gemm_dtype))
         ops.append(_gemm("kv_a_proj", T, h, r_kv + rope, layers, prec, gemm_dtype))
         kv_tok_bytes = (r_kv + rope) * prec.kv_bytes
-        if np.any(P):
+        if anywhere(P > 0):
             # prefill: expand the latents of the context with kv_b, then ordinary attention
             ops.append(_gemm("kv_b_proj", shape.prefill_kv_tokens, r_kv, heads * (nope + dv), layers, prec,
                              gemm_dtype))
@@ -126,7 +126,7 @@ def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape
                           2.0 * heads * (nope + rope + dv) * shape.prefill_pairs * layers,
                           (shape.prefill_kv_tokens * kv_tok_bytes + P * heads * (nope + rope + 2 * dv) * a)
                           * layers, attn_dtype, m=P / np.maximum(shape.prefill_seqs, 1e-9), launches=layers))
-        if np.any(D):
+        if anywhere(D > 0):
             # decode with weight absorption: attention in the latent space
             ops.append(_gemm("mla_absorb_q", D, nope, heads * r_kv, layers, prec, gemm_dtype))
             ops.append(Op("attention_decode", "attention",
@@ -149,12 +149,12 @@ def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape
             return (model.n_full_attn_layers + model.n_sliding_layers * slide) / model.n_layers
 
         kv_tok_bytes = 2 * kvh * d * prec.kv_bytes
-        if np.any(P):
+        if anywhere(P > 0):
             w = window(shape.prefill_kv_tokens, shape.prefill_seqs)
             ops.append(Op("attention_prefill", "attention", 4.0 * heads * d * shape.prefill_pairs * layers * w,
                           (shape.prefill_kv_tokens * kv_tok_bytes * w + P * 2 * heads * d * a) * layers,
                           attn_dtype, m=P / np.maximum(shape.prefill_seqs, 1e-9), launches=layers))
-        if np.any(D):
+        if anywhere(D > 0):
             w = window(shape.decode_kv_tokens, D)
             ops.append(Op("attention_decode", "attention", 4.0 * heads * d * shape.decode_kv_tokens * layers * w,
                           (shape.decode_kv_tokens * kv_tok_bytes * w + D * 2 * heads * d * a) * layers,
@@ -200,7 +200,7 @@ def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape
     if t > 1:
         ops.append(Op("tp_all_reduce", "comm", 0.0, 0.0, gemm_dtype, launches=2 * layers,
                       comm_bytes=T * h * a, group=t, collective="all_reduce"))
-    if last_stage and np.any(shape.logit_seqs > 0):
+    if last_stage and anywhere(shape.logit_seqs > 0):
         ops.append(_gemm("lm_head", shape.logit_seqs, h, model.vocab / t, 1, prec, gemm_dtype, weight_bytes=a))
     if par.pp > 1:
         ops.append(Op("pp_handoff", "comm", 0.0, 0.0, gemm_dtype, launches=1,

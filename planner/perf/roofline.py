@@ -21,6 +21,7 @@ import numpy as np
 
 from planner.hardware import Accelerator
 from planner.perf.ops import Op
+from planner.perf.shape import anywhere
 from planner.profile import Efficiency
 
 
@@ -56,7 +57,7 @@ def link_bw_bytes_per_s(acc: Accelerator, group_gpus: int, span_gpus: int) -> fl
 
 def comm_time_s(op: Op, acc: Accelerator, eff: Efficiency, span_gpus: int) -> float:
     """Alpha-beta time of a communication op over the link that joins its group."""
-    if op.group <= 1 or not np.any(op.comm_bytes > 0):
+    if op.group <= 1 or not anywhere(op.comm_bytes > 0):
         return 0.0
     bw = link_bw_bytes_per_s(acc, op.group, span_gpus) * eff.comm_eff
     n = op.group
@@ -74,13 +75,13 @@ def op_time(op: Op, acc: Accelerator, eff: Efficiency, span_gpus: int = 1, isola
         return OpTime(op, 0.0, 0.0, comm_time_s(op, acc, eff, span_gpus), 0.0)
     # (communication latency alpha already covers the launch of a collective)
     compute_s = 0.0
-    if np.any(op.flops > 0):
+    if anywhere(op.flops > 0):
         peak = acc.peak_flops_for(op.dtype)
         eta = eff.attn_eff(op.m) if op.kind == "attention" else eff.gemm_eff(op.m)
         eta = eta * eff.dtype_scale(op.dtype)
         compute_s = op.flops / (peak * np.maximum(eta, 1e-30))
     memory_s = 0.0
-    if np.any(op.bytes > 0):
+    if anywhere(op.bytes > 0):
         per_launch = op.bytes / max(op.launches, 1.0)
         memory_s = op.bytes / (acc.mem_bw_bytes_per_s * np.maximum(eff.mem_eff(per_launch), 1e-30))
     per_launch_s = eff.launch_s if isolated else eff.kernel_overhead_s

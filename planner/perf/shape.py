@@ -15,6 +15,12 @@ import numpy as np
 from planner.errors import InputError
 
 
+def anywhere(mask) -> bool:
+    """True when a bool, or any element of a numpy mask, holds (cheaper than ``np.any`` on scalars).
+    Step shapes may hold numpy arrays: a whole grid of operating points timed in one call."""
+    return bool(mask.any()) if isinstance(mask, np.ndarray) else bool(mask)
+
+
 @dataclass(frozen=True)
 class StepShape:
     """Aggregate over the sequences of one step, split into a prefill and a decode part.
@@ -36,7 +42,7 @@ class StepShape:
     def __post_init__(self) -> None:
         vals = (self.prefill_seqs, self.prefill_tokens, self.prefill_pairs, self.prefill_kv_tokens,
                 self.prefill_logits, self.decode_seqs, self.decode_kv_tokens)
-        if any(np.any(np.asarray(v) < 0) for v in vals) or np.any(np.asarray(self.new_tokens) <= 0):
+        if any(anywhere(v < 0) for v in vals) or anywhere(self.new_tokens <= 0):
             raise InputError("batch", "at least one sequence with at least one new token", vals)
 
     @property

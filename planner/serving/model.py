@@ -190,10 +190,9 @@ class InstanceModel:
             return ()
         pts = np.unique(np.concatenate([np.geomspace(1.0, cmax, self.grid_points), [cmax]]))
         O = self.size.osl
-        out = []
-        for c in pts:
-            t = self.step_s(float(c))
-            out.append(Point(float(c), t, t, c / (O * t), c / t, t))
+        steps = self.step_s(pts)
+        out = [Point(float(c), float(t), float(t), float(c / (O * t)), float(c / t), float(t))
+               for c, t in zip(pts, steps)]
         return tuple(out)
 
     @cached_property
