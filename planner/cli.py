@@ -214,6 +214,7 @@ _PREC = typer.Option("bf16", "--precision", "-p", help="Weight dtype: bf16 fp16 
 _KV = typer.Option(None, "--kv-dtype", help="KV-cache dtype: bf16 fp16 fp8 int8 fp4 (default: 16-bit).")
 _ENGINE = typer.Option("vllm", "--engine", "-e", help="Engine profile (vllm, sglang, trtllm, ideal) or YAML.")
 _JSON = typer.Option(False, "--json", help="Machine-readable output.")
+_PLOT = typer.Option(None, "--plot", help="Write a picture here (.png or .svg).")
 
 
 @app.command("memory")
@@ -258,7 +259,7 @@ def roofline_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
                  context: int = typer.Option(1024, "--context", "-c", min=1,
                                              help="Prefill length, or cached tokens per sequence in decode."),
                  chunk: int | None = typer.Option(None, "--chunk", min=1, help="Prefill chunk (last chunk)."),
-                 as_json: bool = _JSON) -> None:
+                 plot: Path | None = _PLOT, as_json: bool = _JSON) -> None:
     """Per-operator roofline of one step: FLOPs, bytes, intensity, bound, time."""
     from planner.api import roofline
 
@@ -269,6 +270,11 @@ def roofline_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
         "comm_bytes": t.op.comm_bytes * t.op.launches, "intensity": t.op.intensity if t.op.bytes else None,
         "bound": t.bound, "time_s": t.time_s,
     } for t in st.ops]
+    if plot is not None:
+        from planner.report.plots import roofline_plot
+
+        roofline_plot(st, _hw().get(gpu), plot, title=f"{model} {phase}, batch {batch}, context {context} "
+                      f"on {gpu} TP{tp} ({engine})")
     summary = {"phase": phase, "batch": batch, "context": context, "gemm_dtype": st.gemm_dtype,
                "attention_dtype": st.attn_dtype, "stage_s": st.stage_s, "step_s": st.step_s,
                "micro_batches": st.micro_batches, "bound": st.bound,
@@ -316,13 +322,22 @@ def estimate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
                  rate: float | None = typer.Option(None, "--rate", help="Arrival rate, requests/s."),
                  role: str = typer.Option("colocated", "--role", help="colocated, prefill or decode."),
                  ttft: float | None = _TTFT, tpot: float | None = _TPOT, e2e: float | None = _E2E,
-                 percentile: str = _PCT, as_json: bool = _JSON) -> None:
+                 percentile: str = _PCT, plot: Path | None = _PLOT, as_json: bool = _JSON) -> None:
     """Throughput and TTFT/TPOT of one instance: offline maximum, at a concurrency, or at a rate."""
-    from planner.serving.estimate import estimate
+    from planner.api import deployment
+    from planner.serving.estimate import estimate, latency_sweep
 
-    est = estimate(model, gpu, tp=tp, pp=pp, ep=ep, precision=precision, kv_dtype=kv_dtype, engine=engine,
-                   isl=isl, osl=osl, workload=workload, concurrency=concurrency, rate_rps=rate,
-                   slo=_slo(ttft, tpot, e2e, percentile), role=role, hardware_db=_hw())
+    dep = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, hardware_db=_hw())
+    slo = _slo(ttft, tpot, e2e, percentile)
+    est = estimate(model, gpu, isl=isl, osl=osl, workload=workload, concurrency=concurrency, rate_rps=rate,
+                   slo=slo, role=role, dep=dep)
+    if plot is not None:
+        from planner.report.plots import latency_plot
+
+        pcts = tuple(sorted({50.0, 90.0, 99.0, slo.percentile if slo else 99.0}))
+        rows = latency_sweep(dep, est.isl, est.osl, percentiles=pcts)
+        latency_plot(rows, plot, f"{est.model} on {est.gpus}x {est.gpu} ({est.parallel}, {est.engine}), "
+                     f"{est.isl:,.0f} in / {est.osl:,.0f} out", tuple(f"p{p:g}" for p in pcts))
     if as_json:
         print_json(est.to_dict())
         return
@@ -424,6 +439,8 @@ def plan_cmd(scenario: Path | None = typer.Argument(None, help="Scenario YAML/TO
              disaggregation: str | None = typer.Option(None, "--disaggregation", help="auto, off or only."),
              as_json: bool = _JSON, csv: Path | None = typer.Option(None, "--csv", help="Write groups as CSV."),
              xlsx: Path | None = typer.Option(None, "--xlsx", help="Write an XLSX workbook."),
+             plot: Path | None = typer.Option(None, "--plot", help="Cost against request rate (.png/.svg)."),
+             plot_slo: Path | None = typer.Option(None, "--plot-slo", help="Cost against the TTFT limit (.png/.svg)."),
              quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.")) -> None:
     """The cheapest deployment that meets the SLO at the rate: GPUs, parallelism, P/D split, cost."""
     from planner.optimise.plan import plan
@@ -464,15 +481,45 @@ def plan_cmd(scenario: Path | None = typer.Argument(None, help="Scenario YAML/TO
         sc = replace(sc, slo=SLO(ttft_s=sc.slo.ttft_s, tpot_s=sc.slo.tpot_s,
                                  percentile=SLO.parse_percentile(percentile)))
     sc = replace(sc)  # re-validate after overrides
+    from planner.optimise.plan import prepare
+    from planner.report import plots as plots_mod
+
+    for p in (plot, plot_slo):  # fail on a bad plot path before minutes of work
+        if p is not None:
+            plots_mod._check_path(p)
     show = not quiet and not as_json and sys.stderr.isatty()
     if show:
         from rich.progress import Progress
 
         with Progress(transient=True, console=err) as prog:
             task = prog.add_task("evaluating candidates", total=None)
-            result = plan(sc, hw=_hw(), progress=lambda: prog.advance(task))
+            prep = prepare(sc, hw=_hw(), progress=lambda: prog.advance(task))
     else:
-        result = plan(sc, hw=_hw())
+        prep = prepare(sc, hw=_hw())
+    result = plan(sc, hw=_hw(), prepared=prep)
+    if plot is not None:
+        from planner.optimise.plan import cost_at
+
+        scales = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0]
+        base_rate = sc.workload.rate_rps
+        series = {"recommended (mix)": [(s_ * base_rate, cost_at(prep, s_)) for s_ in scales]}
+        for acc_id in sorted({c.acc.id for c in prep.candidates}):
+            series[acc_id] = [(s_ * base_rate, cost_at(prep, s_, allow=lambda c, a=acc_id: c.acc.id == a))
+                              for s_ in scales]
+        plots_mod.cost_vs_rate_plot(series, plot, f"{result.model}: cost to meet the SLO against request rate",
+                                    marker_rate=base_rate)
+    if plot_slo is not None:
+        from planner.optimise.plan import cost_at
+
+        limit = sc.slo.ttft_s if sc.slo.ttft_s is not None else sc.slo.tpot_s
+        field_ = "ttft_s" if sc.slo.ttft_s is not None else "tpot_s"
+        pts = []
+        for s_ in (0.5, 0.75, 1.0, 1.5, 2.0, 3.0):
+            sc_i = sc.with_slo(**{field_: limit * s_})
+            pts.append((limit * s_, cost_at(prepare(sc_i, hw=_hw()))))
+        plots_mod.cost_vs_slo_plot(pts, plot_slo, f"{result.model} at {sc.workload.rate_rps:g} req/s: cost against "
+                                   f"the p{sc.slo.percentile:g} {field_[:4].upper()} limit",
+                                   f"p{sc.slo.percentile:g} {field_[:4].upper()} limit (s)")
     if csv is not None:
         write_csv(result, csv)
     if xlsx is not None:

@@ -205,17 +205,36 @@ def _binding(sc: Scenario, cands: dict[str, Candidate], sol: Solution, avail: di
     return out
 
 
-def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None, alternatives: bool = True) -> Plan:
-    """Solve a scenario (a ``Scenario``, a path to a scenario file, or a dict of scenario fields);
-    raises InfeasibleError with the reason and the smallest fix when nothing works."""
+@dataclass(frozen=True)
+class Prepared:
+    """A scenario turned into buckets and candidates: everything the ILP needs. Capacities do not
+    depend on the rate, so one ``Prepared`` serves a whole sweep of rates."""
+
+    scenario: Scenario
+    model_id: str
+    buckets: Buckets
+    rates: tuple[float, ...]
+    candidates: tuple[Candidate, ...]
+    rejected: tuple[Rejection, ...]
+    accelerators: tuple[str, ...]
+    solve_kw: dict[str, Any]
+
+
+def _coerce(sc: Scenario | str | dict) -> Scenario:
     if isinstance(sc, dict):
         from planner.scenario import parse_scenario
 
-        sc = parse_scenario(sc)
-    elif not isinstance(sc, Scenario):
+        return parse_scenario(sc)
+    if not isinstance(sc, Scenario):
         from planner.scenario import load_scenario
 
-        sc = load_scenario(sc)
+        return load_scenario(sc)
+    return sc
+
+
+def prepare(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None) -> Prepared:
+    """Buckets, candidates and their capacities for a scenario."""
+    sc = _coerce(sc)
     hw = hw or default_hardware()
     model = get_model(sc.model)
     profile = load_profile(sc.engine)
@@ -223,15 +242,39 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
     dep = deployment(model, first[0], precision=sc.precision, kv_dtype=sc.kv_dtype, engine=profile, hardware_db=hw)
     prec: Precision = dep.prec
     buckets = bucketize(sc.workload, sc.n_isl, sc.n_osl)
-    rates = [b.rate_rps for b in buckets]
     roles = {"auto": ("colocated", "prefill", "decode"), "off": ("colocated",), "only": ("prefill", "decode")}
     cand_list, rejected = build_candidates(model, first, prec, profile, list(buckets), sc.slo, sc.workload.arrival_cv,
                                            sc.target_utilisation, sc.tp_options, sc.pp_options,
                                            roles[sc.disaggregation], progress=progress)
+    kw = dict(objective=sc.objective, availability=_availability(sc, hw), budget=sc.budget_per_hour,
+              spare=sc.spare_instances, time_limit_s=sc.time_limit_s)
+    return Prepared(sc, model.id, buckets, tuple(b.rate_rps for b in buckets), tuple(cand_list), tuple(rejected),
+                    tuple(a.id for a in first), kw)
+
+
+def cost_at(prep: Prepared, rate_scale: float = 1.0, allow=None) -> float | None:
+    """$/hour of the optimum at ``rate_scale`` × the scenario's rate (None when infeasible)."""
+    sol = solve(list(prep.candidates), [r * rate_scale for r in prep.rates], allow=allow, **prep.solve_kw)
+    if not sol.ok:
+        return None
+    by_key = {c.key: c for c in prep.candidates}
+    return sum(by_key[k].price_per_hour * n for k, n in sol.counts.items())
+
+
+def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None, alternatives: bool = True,
+         prepared: Prepared | None = None) -> Plan:
+    """Solve a scenario (a ``Scenario``, a path to a scenario file, or a dict of scenario fields);
+    raises InfeasibleError with the reason and the smallest fix when nothing works."""
+    prep = prepared or prepare(sc, hw, progress)
+    sc = prep.scenario
+    buckets = prep.buckets
+    rates = list(prep.rates)
+    cand_list, rejected = list(prep.candidates), list(prep.rejected)
     cands = {c.key: c for c in cand_list}
-    avail = _availability(sc, hw)
-    kw = dict(objective=sc.objective, availability=avail, budget=sc.budget_per_hour, spare=sc.spare_instances,
-              time_limit_s=sc.time_limit_s)
+    avail = prep.solve_kw["availability"]
+    kw = prep.solve_kw
+    model_id = prep.model_id
+    first_ids = list(prep.accelerators)
     if not cand_list:
         raise InfeasibleError(_no_candidates(sc, rejected))
     sol = solve(cand_list, rates, **kw)
@@ -246,7 +289,7 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
     out_tps = _output_rate(buckets)
     total_tps = sum(b.rate_rps * (b.isl_mean + b.osl_mean) for b in buckets)
     reports = _bucket_reports(cands, sol, buckets, sc.slo.percentile, sc.target_utilisation)
-    alts = _alternatives(sc, cand_list, rates, kw, cost, [a.id for a in first], rejected, sol) if alternatives else []
+    alts = _alternatives(sc, cand_list, rates, kw, cost, first_ids, rejected, sol) if alternatives else []
     notes = []
     if sol.status == "feasible":
         notes.append(f"solver stopped at its {sc.time_limit_s:g} s limit: best plan found, not proven optimal")
@@ -255,7 +298,7 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
     worst_ttft = max((r.ttft_s for r in reports), default=0.0)
     worst_tpot = max((r.tpot_s for r in reports), default=0.0)
     return Plan(
-        scenario=sc.name, model=model.id, status=sol.status, objective=sc.objective, objective_value=sol.objective,
+        scenario=sc.name, model=model_id, status=sol.status, objective=sc.objective, objective_value=sol.objective,
         cost_per_hour=cost, cost_per_million_output_tokens=cost / (out_tps * 3600) * 1e6 if out_tps else math.inf,
         cost_per_million_total_tokens=cost / (total_tps * 3600) * 1e6 if total_tps else math.inf,
         total_gpus=sum(g.gpus for g in groups), watts=sum(g.watts for g in groups), groups=tuple(groups),

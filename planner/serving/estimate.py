@@ -188,6 +188,20 @@ def estimate(model: str, gpu: str, tp: int = 1, pp: int = 1, ep: int = 1, precis
     )
 
 
+def latency_sweep(dep: Deployment, isl: float, osl: float, arrival_cv: float = 1.0,
+                  percentiles: tuple[float, ...] = (50.0, 90.0, 99.0), points: int = 12) -> list[dict[str, Any]]:
+    """TTFT/TPOT of one colocated instance from 5% to 95% of its maximum rate (for plots and tables)."""
+    inst = InstanceModel(dep, "colocated", RequestSize(float(isl), float(osl)), arrival_cv=arrival_cv)
+    if not inst.fits or inst.max_rps <= 0:
+        raise PlannerError(f"does not fit: {inst.memory.reason}")
+    rows = []
+    for frac in np.linspace(0.05, 0.95, points):
+        lat = inst.latency(frac * inst.max_rps, percentiles)
+        rows.append({"rate_rps": lat.rate_rps, "utilisation": lat.utilisation, "ttft_s": lat.ttft_s,
+                     "tpot_s": lat.tpot_s})
+    return rows
+
+
 def _closed_loop(inst: InstanceModel, n: int, pcts: tuple[float, ...], notes: list[str]):
     """N clients each sending its next request when the previous one ends. Clients drift out of
     step, so arrivals look random at λ = N_eff / (TTFT + (O−1)·TPOT), solved by fixed-point
