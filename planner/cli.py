@@ -530,6 +530,35 @@ def plan_cmd(scenario: Path | None = typer.Argument(None, help="Scenario YAML/TO
         render(result, out)
 
 
+@app.command("sheet")
+@guarded
+def sheet_cmd(src: Path = typer.Argument(..., help="Sheet of scenarios (XLSX or CSV), one per row."),
+              output: Path = typer.Option(..., "--output", "-o", help="Where to write the plans (XLSX or CSV)."),
+              quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.")) -> None:
+    """Plan every row of a capacity spreadsheet and write the plans back as a sheet."""
+    from planner.sheet import plan_sheet
+
+    if output.suffix.lower() not in (".xlsx", ".csv"):
+        fail(f"--output: expected a .xlsx or .csv file (got {output})")
+    if not quiet and sys.stderr.isatty():
+        from rich.progress import Progress
+
+        with Progress(transient=True, console=err) as prog:
+            task = prog.add_task("planning rows", total=None)
+            df = plan_sheet(src, output, progress=lambda: prog.advance(task))
+    else:
+        df = plan_sheet(src, output)
+    t = Table(title=f"{len(df)} scenarios -> {output}")
+    for c in ("name", "status", "cost_per_hour", "total_gpus", "groups"):
+        if c in df.columns:
+            t.add_column(c)
+    for r in df.to_dict("records"):
+        t.add_row(*[str(r.get(c, "")) if r.get(c) == r.get(c) else "" for c in ("name", "status", "cost_per_hour",
+                                                                                  "total_gpus", "groups")
+                    if c in df.columns])
+    out.print(t)
+
+
 def _read_any_measured(path: Path):
     """Our measured schema, or a published format recognised by its header (MLPerf, aiconfigurator)."""
     import pandas as pd

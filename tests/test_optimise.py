@@ -220,3 +220,19 @@ def test_bad_scenarios(raw, pattern):
     with pytest.raises(PlannerError, match=pattern):
         sc = parse_scenario(raw)
         plan(replace(sc), alternatives=False)
+
+
+def test_spreadsheet_round_trip(tmp_path):
+    from planner.sheet import plan_sheet
+
+    out = tmp_path / "plans.xlsx"
+    df = plan_sheet("examples/capacity_sheet.xlsx", out)
+    import pandas as pd
+
+    back = pd.read_excel(out)
+    assert len(back) == len(df) == 5
+    assert list(back["name"]) == ["chat-eu", "chat-us-small", "summaries", "too-tight", "typo"]
+    ok = back[back["status"] == "optimal"]
+    assert len(ok) == 3 and (ok["cost_per_hour"] > 0).all() and ok["groups"].str.len().gt(0).all()
+    assert back.loc[3, "status"] == "infeasible" and "loosen the SLO" in back.loc[3, "reason"]
+    assert back.loc[4, "status"] == "invalid" and "did you mean" in back.loc[4, "reason"]

@@ -144,9 +144,8 @@ def build_candidates(model: ModelArch, accs: list[Accelerator], prec: Precision,
                     models.append(inst)
                 if progress is not None:
                     progress()
-                if max(caps) <= 0:
-                    continue
-                useful += 1
+                # kept even when it meets the SLO for no bucket: infeasibility reports use its latency floor
+                useful += max(caps) > 0
                 price = acc.price_per_hour * par.gpus
                 cands.append(Candidate(
                     key=f"{acc.id}|{par.tp}|{par.pp}|{par.ep}|{role}", acc=acc, par=par, role=role,

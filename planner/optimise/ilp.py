@@ -92,7 +92,7 @@ def _solve(cands: list[Candidate], rates: list[float], objective: str, availabil
            budget: float | None, spare: int, allow: Callable[[Candidate], bool] | None, time_limit_s: float,
            relax: bool) -> Solution:
     t0 = time.perf_counter()
-    cs = [c for c in cands if allow is None or allow(c)]
+    cs = [c for c in cands if max(c.capacity_rps, default=0.0) > 0 and (allow is None or allow(c))]
     nb = len(rates)
     prob = pulp.LpProblem("capacity_plan", pulp.LpMinimize)
     cat = "Continuous" if relax else "Integer"

@@ -275,8 +275,8 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
     kw = prep.solve_kw
     model_id = prep.model_id
     first_ids = list(prep.accelerators)
-    if not cand_list:
-        raise InfeasibleError(_no_candidates(sc, rejected))
+    if not any(max(c.capacity_rps) > 0 for c in cand_list):
+        raise InfeasibleError(_no_candidates(sc, rejected, cand_list, buckets))
     sol = solve(cand_list, rates, **kw)
     if not sol.ok:
         raise InfeasibleError(_explain(sc, cand_list, rates, kw, buckets))
@@ -306,7 +306,8 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
         predicted={"ttft_s": worst_ttft, "tpot_s": worst_tpot, "percentile": sc.slo.percentile},
         slo=asdict(sc.slo), rate_rps=sc.workload.rate_rps, output_tokens_per_s=out_tps,
         binding=tuple(_binding(sc, cands, sol, avail)), alternatives=tuple(alts), rejected=tuple(rejected),
-        solve_s=sol.solve_s, gap=0.0 if sol.status == "optimal" else sol.gap, candidates=len(cand_list),
+        solve_s=sol.solve_s, gap=0.0 if sol.status == "optimal" else sol.gap,
+        candidates=sum(max(c.capacity_rps) > 0 for c in cand_list),
         notes=tuple(notes),
     )
 
@@ -326,7 +327,7 @@ def _alternatives(sc: Scenario, cands: list[Candidate], rates: list[float], kw: 
            run("disaggregated only", lambda c: c.role != "colocated")]
     singles = []
     used = {k.split("|")[0] for k in main.counts}
-    for acc_id in sorted({c.acc.id for c in cands}):
+    for acc_id in sorted({c.acc.id for c in cands if max(c.capacity_rps) > 0}):
         alt = run(f"only {acc_id}", lambda c, a=acc_id: c.acc.id == a)
         singles.append(alt)
         if acc_id in used and len(used) == 1:
@@ -348,7 +349,9 @@ def _alternatives(sc: Scenario, cands: list[Candidate], rates: list[float], kw: 
     return out
 
 
-def _no_candidates(sc: Scenario, rejected: list[Rejection]) -> str:
+def _no_candidates(sc: Scenario, rejected: list[Rejection], cands: list[Candidate], buckets: Buckets) -> str:
+    if cands:
+        return _explain(sc, cands, [b.rate_rps for b in buckets], {}, buckets)
     fits = [r for r in rejected if not r.reason.startswith("does not fit")]
     if not fits:
         return (f"{sc.model} does not fit on any candidate accelerator at TP up to the scale-up domain "
