@@ -33,3 +33,13 @@ def test_quickstart_command_runs(command, monkeypatch):
     monkeypatch.chdir(ROOT)
     res = CliRunner().invoke(app, shlex.split(command)[1:])
     assert res.exit_code == 0, f"{command}\n{res.output}"
+
+
+def test_api_examples_run(capsys):
+    text = (ROOT / "docs" / "api.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        exec(compile(block, "docs/api.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "llama-3.1-70b 70.5" in out and "H100-SXM 80.0 1979.0" in out
