@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -376,7 +377,8 @@ def simulate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
                                                        help="Disaggregated: prefill instances (0 = colocated)."),
                  decode_instances: int = typer.Option(1, "--decode-instances", min=1,
                                                       help="Disaggregated: decode instances."),
-                 seed: int = typer.Option(0, "--seed"), as_json: bool = _JSON) -> None:
+                 seed: int = typer.Option(0, "--seed"), as_json: bool = _JSON,
+                 quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress spinner.")) -> None:
     """Discrete-event simulation of one instance (or a prefill pool plus a decode pool)."""
     import numpy as np
 
@@ -396,19 +398,29 @@ def simulate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
         fail("rate/concurrency: expected exactly one of --rate or --concurrency")
     rng = np.random.default_rng(seed)
     isl_arr, osl_arr = wl.sample_requests(requests, rng)
-    if concurrency is not None:
-        res = sim.simulate_closed_loop(dep, concurrency, isl_arr, osl_arr, requests)
-    else:
-        arrivals = sim.poisson_arrivals(rate or wl.rate_rps, requests, rng, cv=wl.arrival_cv)
-        if prefill_instances:
-            link = dep.acc.scaleout_bw_bytes_per_s * dep.par.gpus
-            res = sim.simulate_disaggregated(dep, dep, prefill_instances, decode_instances, arrivals, isl_arr,
-                                             osl_arr, kv_link_bytes_per_s=link)
-        else:
-            res = sim.simulate_colocated(dep, arrivals, isl_arr, osl_arr)
+    spinner = err.status(f"simulating {requests} requests") if not quiet and not as_json and sys.stderr.isatty() \
+        else contextlib.nullcontext()
+    with spinner:
+        res = _simulate(sim, dep, wl, rate, concurrency, prefill_instances, decode_instances, isl_arr, osl_arr,
+                        requests, rng)
     if as_json:
         print_json(res.to_dict())
         return
+    _render_sim(res, dep)
+
+
+def _simulate(sim, dep, wl, rate, concurrency, prefill_instances, decode_instances, isl_arr, osl_arr, requests, rng):
+    if concurrency is not None:
+        return sim.simulate_closed_loop(dep, concurrency, isl_arr, osl_arr, requests)
+    arrivals = sim.poisson_arrivals(rate or wl.rate_rps, requests, rng, cv=wl.arrival_cv)
+    if prefill_instances:
+        link = dep.acc.scaleout_bw_bytes_per_s * dep.par.gpus
+        return sim.simulate_disaggregated(dep, dep, prefill_instances, decode_instances, arrivals, isl_arr,
+                                          osl_arr, kv_link_bytes_per_s=link)
+    return sim.simulate_colocated(dep, arrivals, isl_arr, osl_arr)
+
+
+def _render_sim(res, dep) -> None:
     t = Table(title=f"simulated {res.n_requests} requests of {dep.model.id} on {dep.par.gpus}x {dep.acc.id}")
     t.add_column("metric")
     t.add_column("value", justify="right")
@@ -583,7 +595,8 @@ def validate_cmd(measured: Path = typer.Argument(..., help="Measured CSV (our sc
                  max_mdape: float | None = typer.Option(None, "--max-mdape", help="Gate: max median APE, e.g. 0.15."),
                  max_p90_ape: float | None = typer.Option(None, "--max-p90-ape", help="Gate: max p90 APE."),
                  junit: Path | None = typer.Option(None, "--junit", help="Write JUnit XML here."),
-                 as_json: bool = _JSON, rows: bool = typer.Option(False, "--rows", help="Print every row.")) -> None:
+                 as_json: bool = _JSON, rows: bool = typer.Option(False, "--rows", help="Print every row."),
+                 quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.")) -> None:
     """Predicted vs measured per row and per group; exit 1 when a gate fails."""
     from planner.profile import load_profile
     from planner.validate import validate_frame
@@ -593,7 +606,14 @@ def validate_cmd(measured: Path = typer.Argument(..., help="Measured CSV (our sc
             fail(f"{name}: expected a fraction such as 0.15 (got {val})")
     df = _read_any_measured(measured)
     prof = load_profile(profile) if profile else None
-    val = validate_frame(df, profile=prof, hw=_hw())
+    if not quiet and not as_json and sys.stderr.isatty():
+        from rich.progress import Progress
+
+        with Progress(transient=True, console=err) as prog:
+            task = prog.add_task("predicting rows", total=len(df))
+            val = validate_frame(df, profile=prof, hw=_hw(), progress=lambda i: prog.update(task, completed=i))
+    else:
+        val = validate_frame(df, profile=prof, hw=_hw())
     fails = val.gate(max_mdape, max_p90_ape)
     if junit is not None:
         from planner.report.junit import write_junit
@@ -637,12 +657,17 @@ def calibrate_cmd(measured: Path = typer.Argument(..., help="Measured CSV (our s
                   engine: str = _ENGINE,
                   holdout: float = typer.Option(0.3, "--holdout", min=0.0, max=0.9,
                                                 help="Share of rows kept out of the fit to report error on."),
-                  seed: int = typer.Option(0, "--seed")) -> None:
+                  seed: int = typer.Option(0, "--seed"),
+                  quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress spinner.")) -> None:
     """Fit an engine profile's serving factors to your measurements, per accelerator family."""
     from planner.calibrate import calibrate
 
     df = _read_any_measured(measured)
-    report = calibrate(df, engine=engine, output=output, holdout=holdout, seed=seed, hw=_hw())
+    if not quiet and sys.stderr.isatty():
+        with err.status(f"fitting {engine} factors to {len(df)} rows (robust least squares)"):
+            report = calibrate(df, engine=engine, output=output, holdout=holdout, seed=seed, hw=_hw())
+    else:
+        report = calibrate(df, engine=engine, output=output, holdout=holdout, seed=seed, hw=_hw())
     t = Table(title=f"calibrated {engine} profile -> {output}")
     for c in ("accelerators", "family", "train rows", "train MdAPE", "hold-out MdAPE"):
         t.add_column(c)
