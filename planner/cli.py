@@ -677,8 +677,24 @@ def calibrate_cmd(measured: Path = typer.Argument(..., help="Measured CSV (our s
     out.print(t)
 
 
-def main() -> None:
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: usage errors (unknown option, bad value, unknown command) as one line on
+    stderr with exit code 2, like every other bad input, instead of a framed panel."""
+    try:
+        rv = app(args=argv, standalone_mode=False)
+    except Exception as exc:  # noqa: BLE001 - typer's click layer is vendored; match its errors by shape
+        if type(exc).__name__ == "NoArgsIsHelpError":  # help was printed; no command is a usage error
+            raise SystemExit(2) from None
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            ctx = getattr(exc, "ctx", None)
+            where = f"{ctx.command_path}: " if ctx is not None and getattr(ctx, "command_path", "") else ""
+            err.print(f"[bold red]error:[/] {where}{' '.join(str(exc.format_message()).split())}", highlight=False,
+                      soft_wrap=True)
+            raise SystemExit(exc.exit_code) from None
+        if type(exc).__name__ == "Abort":
+            raise SystemExit(130) from None
+        raise
+    raise SystemExit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":
