@@ -128,7 +128,13 @@ def _solve(cands: list[Candidate], rates: list[float], objective: str, availabil
         prob += pulp.lpSum(c.price_per_hour * n[c.key] for c in cs) <= budget, "budget"
     if not cs:
         return Solution("infeasible", None, solve_s=time.perf_counter() - t0)
-    prob.solve(_solver(time_limit_s))
+    try:
+        prob.solve(_solver(time_limit_s))
+    except Exception:  # noqa: BLE001 - a solver interface failing on extreme numbers: retry with CBC
+        try:
+            prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s))
+        except Exception:  # noqa: BLE001
+            return Solution("solver error", None, solve_s=time.perf_counter() - t0)
     elapsed = time.perf_counter() - t0
     status = STATUS.get(prob.sol_status, "no solution found")
     # CBC stopped by its time limit can report problem status "Optimal": trust the solution status.

@@ -277,6 +277,15 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
     first_ids = list(prep.accelerators)
     if not any(max(c.capacity_rps) > 0 for c in cand_list):
         raise InfeasibleError(_no_candidates(sc, rejected, cand_list, buckets))
+    floor = 0.0  # fewest instances any plan needs: each bucket on its highest-capacity candidate
+    for b, r in enumerate(rates):
+        top = max((c.capacity_rps[b] for c in cand_list if c.role != "decode"), default=0.0)
+        if r > 0 and top > 0:
+            floor += r / top
+    if floor > 1e6:
+        best = sum(rates) / floor * 1e6
+        raise InfeasibleError(f"rate: {sc.workload.rate_rps:.3g} req/s would need more than a million instances; "
+                              f"plan for at most about {best:.3g} req/s, or split the traffic across scenarios")
     sol = solve(cand_list, rates, **kw)
     if not sol.ok:
         raise InfeasibleError(_explain(sc, cand_list, rates, kw, buckets))
