@@ -35,11 +35,12 @@ class Deployment:
 
 def deployment(model: str | ModelArch, gpu: str | Accelerator, tp: int = 1, pp: int = 1, ep: int = 1,
                precision: str = "bf16", kv_dtype: str | None = None, engine: str | Profile = "vllm",
-               hardware_db: HardwareDB | None = None, model_db: ModelDB | None = None) -> Deployment:
+               hardware_db: HardwareDB | None = None, model_db: ModelDB | None = None,
+               dp_attn: bool = False) -> Deployment:
     """Resolve names and check that the model can be split this way on this accelerator."""
     m = get_model(model, model_db)
     acc = get_accelerator(gpu, hardware_db)
-    par = Parallel(tp=tp, pp=pp, ep=ep)
+    par = Parallel(tp=tp, pp=pp, ep=ep, dp_attn=dp_attn)
     check_parallel(par, m.n_heads, m.n_kv_heads, m.n_layers, m.n_experts)
     if tp > acc.scaleup_domain:
         from planner.errors import PlannerError
@@ -56,17 +57,17 @@ def deployment(model: str | ModelArch, gpu: str | Accelerator, tp: int = 1, pp: 
 
 def memory(model: str | ModelArch, gpu: str | Accelerator, tp: int = 1, pp: int = 1, ep: int = 1,
            precision: str = "bf16", kv_dtype: str | None = None, engine: str | Profile = "vllm",
-           min_kv_tokens: int = 2048, **db: Any) -> MemoryPlan:
+           min_kv_tokens: int = 2048, dp_attn: bool = False, **db: Any) -> MemoryPlan:
     """Per-GPU memory plan: weights, KV bytes per token, KV capacity, and whether it fits."""
-    d = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, **db)
+    d = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, dp_attn=dp_attn, **db)
     return memory_plan(d.model, d.acc, d.par, d.prec, d.eff, min_kv_tokens=min_kv_tokens)
 
 
 def roofline(model: str | ModelArch, gpu: str | Accelerator, phase: str = "decode", batch: int = 1,
              context: int = 1024, tp: int = 1, pp: int = 1, ep: int = 1, precision: str = "bf16",
              kv_dtype: str | None = None, engine: str | Profile = "vllm", chunk: int | None = None,
-             **db: Any) -> StepTime:
+             dp_attn: bool = False, **db: Any) -> StepTime:
     """Per-operator roofline of one step of ``phase`` (prefill of ``context`` tokens, or decode at it)."""
-    d = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, **db)
+    d = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, dp_attn=dp_attn, **db)
     shape = phase_shape(phase, batch, context, chunk)
     return step_time(d.model, d.acc, d.par, d.prec, shape, d.eff)

@@ -211,6 +211,7 @@ _GPU = typer.Option(..., "--gpu", "-g", help="Accelerator id or alias.")
 _TP = typer.Option(1, "--tp", min=1, help="Tensor-parallel degree.")
 _PP = typer.Option(1, "--pp", min=1, help="Pipeline-parallel degree.")
 _EP = typer.Option(1, "--ep", min=1, help="Expert-parallel degree (divides TP).")
+_DPA = typer.Option(False, "--dp-attn", help="Data-parallel attention across the TP GPUs (MoE models).")
 _PREC = typer.Option("bf16", "--precision", "-p", help="Weight dtype: bf16 fp16 fp8 int8 int4 fp4.")
 _KV = typer.Option(None, "--kv-dtype", help="KV-cache dtype: bf16 fp16 fp8 int8 fp4 (default: 16-bit).")
 _ENGINE = typer.Option("vllm", "--engine", "-e", help="Engine profile (vllm, sglang, trtllm, ideal) or YAML.")
@@ -220,7 +221,7 @@ _PLOT = typer.Option(None, "--plot", help="Write a picture here (.png or .svg)."
 
 @app.command("memory")
 @guarded
-def memory_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = _PP, ep: int = _EP,
+def memory_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = _PP, ep: int = _EP, dp_attn: bool = _DPA,
                precision: str = _PREC, kv_dtype: str | None = _KV, engine: str = _ENGINE,
                min_kv_tokens: int = typer.Option(2048, "--min-kv-tokens", min=1,
                                                  help="KV tokens that must fit for 'fits'."),
@@ -229,7 +230,7 @@ def memory_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = _P
     from planner.api import memory
 
     mp = memory(model, gpu, tp=tp, pp=pp, ep=ep, precision=precision, kv_dtype=kv_dtype, engine=engine,
-                min_kv_tokens=min_kv_tokens, hardware_db=_hw())
+                min_kv_tokens=min_kv_tokens, dp_attn=dp_attn, hardware_db=_hw())
     if as_json:
         print_json(mp.to_dict())
         return
@@ -254,6 +255,7 @@ def memory_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = _P
 @app.command("roofline")
 @guarded
 def roofline_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = _PP, ep: int = _EP,
+                 dp_attn: bool = _DPA,
                  precision: str = _PREC, kv_dtype: str | None = _KV, engine: str = _ENGINE,
                  phase: str = typer.Option("decode", "--phase", help="prefill or decode."),
                  batch: int = typer.Option(1, "--batch", "-b", min=1, help="Sequences in the step."),
@@ -265,7 +267,8 @@ def roofline_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
     from planner.api import roofline
 
     st = roofline(model, gpu, phase=phase, batch=batch, context=context, tp=tp, pp=pp, ep=ep,
-                  precision=precision, kv_dtype=kv_dtype, engine=engine, chunk=chunk, hardware_db=_hw())
+                  precision=precision, kv_dtype=kv_dtype, engine=engine, chunk=chunk, dp_attn=dp_attn,
+                  hardware_db=_hw())
     rows = [{
         "op": t.op.name, "kind": t.op.kind, "dtype": t.op.dtype, "flops": t.op.flops, "bytes": t.op.bytes,
         "comm_bytes": t.op.comm_bytes * t.op.launches, "intensity": t.op.intensity if t.op.bytes else None,
@@ -317,6 +320,7 @@ _PCT = typer.Option("p99", "--percentile", help="SLO percentile: p50, p90, p95, 
 @app.command("estimate")
 @guarded
 def estimate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = _PP, ep: int = _EP,
+                 dp_attn: bool = _DPA,
                  precision: str = _PREC, kv_dtype: str | None = _KV, engine: str = _ENGINE,
                  isl: int | None = _ISL, osl: int | None = _OSL, workload: Path | None = _WORKLOAD,
                  concurrency: int | None = typer.Option(None, "--concurrency", help="Closed-loop clients."),
@@ -328,7 +332,7 @@ def estimate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
     from planner.api import deployment
     from planner.serving.estimate import estimate, latency_sweep
 
-    dep = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, hardware_db=_hw())
+    dep = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, hardware_db=_hw(), dp_attn=dp_attn)
     slo = _slo(ttft, tpot, e2e, percentile)
     est = estimate(model, gpu, isl=isl, osl=osl, workload=workload, concurrency=concurrency, rate_rps=rate,
                    slo=slo, role=role, dep=dep)
@@ -368,6 +372,7 @@ def estimate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
 @app.command("simulate")
 @guarded
 def simulate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = _PP, ep: int = _EP,
+                 dp_attn: bool = _DPA,
                  precision: str = _PREC, kv_dtype: str | None = _KV, engine: str = _ENGINE,
                  isl: int | None = _ISL, osl: int | None = _OSL, workload: Path | None = _WORKLOAD,
                  rate: float | None = typer.Option(None, "--rate", help="Poisson arrival rate, requests/s."),
@@ -387,7 +392,7 @@ def simulate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
     from planner.serving.estimate import load_workload
     from planner.workload import Workload
 
-    dep = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, hardware_db=_hw())
+    dep = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, hardware_db=_hw(), dp_attn=dp_attn)
     if workload is not None:
         wl = load_workload(workload, rate)
     elif isl is not None and osl is not None:

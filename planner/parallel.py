@@ -13,12 +13,16 @@ class Parallel:
 
     MoE layers run with expert parallelism ``ep`` and expert tensor parallelism
     ``moe_tp = tp / ep`` (vLLM/SGLang/TensorRT-LLM style: EP groups are carved from the
-    TP group), so ``ep`` must divide ``tp``.
+    TP group), so ``ep`` must divide ``tp``. With ``dp_attn`` the attention runs data-parallel
+    across the ``tp`` GPUs (each holds the attention weights and the KV of its own sequences) while
+    the MoE layers stay expert/tensor-parallel across them (SGLang ``--enable-dp-attention``,
+    TensorRT-LLM ``enable_attention_dp``).
     """
 
     tp: int = 1
     pp: int = 1
     ep: int = 1
+    dp_attn: bool = False
 
     def __post_init__(self) -> None:
         for name in ("tp", "pp", "ep"):
@@ -27,6 +31,8 @@ class Parallel:
                 raise InputError(name, "an integer >= 1", val)
         if self.tp % self.ep:
             raise InputError("ep", f"a divisor of tp={self.tp} (EP groups are carved from the TP group)", self.ep)
+        if not isinstance(self.dp_attn, bool):
+            raise InputError("dp_attn", "true or false", self.dp_attn)
 
     @property
     def gpus(self) -> int:
@@ -42,15 +48,19 @@ class Parallel:
             txt += f"·PP{self.pp}"
         if self.ep > 1:
             txt += f"·EP{self.ep}"
+        if self.dp_attn:
+            txt += "·DPA"
         return txt
 
 
 def check_parallel(par: Parallel, n_heads: int, n_kv_heads: int, n_layers: int, n_experts: int) -> None:
     """Raise when a model cannot be split this way (heads, layers or experts don't divide)."""
-    if n_heads % par.tp:
+    if par.dp_attn and (par.tp < 2 or not n_experts):
+        raise PlannerError("dp_attn: data-parallel attention needs tp >= 2 and a mixture-of-experts model")
+    if n_heads % par.tp and not par.dp_attn:
         raise PlannerError(f"tp: {par.tp} does not divide the model's {n_heads} attention heads; "
                            f"try tp in {[t for t in (1, 2, 4, 8, 16) if n_heads % t == 0]}")
-    if n_kv_heads % par.tp and par.tp % n_kv_heads:
+    if n_kv_heads % par.tp and par.tp % n_kv_heads and not par.dp_attn:
         raise PlannerError(f"tp: {par.tp} and the model's {n_kv_heads} KV heads must divide one another")
     if par.pp > n_layers:
         raise PlannerError(f"pp: {par.pp} exceeds the model's {n_layers} layers")

@@ -51,6 +51,14 @@ def _text(v: Any, default: str) -> str:
     return default
 
 
+def _flag(v: Any) -> bool:
+    """A true/false cell: bools, 1/0, yes/no, true/false; blank is false."""
+    if isinstance(v, str):
+        return v.strip().lower() in ("1", "true", "yes", "y")
+    f = _num(v)
+    return bool(f) if f is not None else False
+
+
 def _tokens(v: Any, name: str) -> int:
     """Mean token counts may be fractional (dataset means): round to whole tokens."""
     f = _num(v)
@@ -89,7 +97,7 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
     for tp in tps:
         try:
             d = deployment(str(row["model"]), acc, tp=tp, pp=pp, ep=min(ep, tp), precision=precision,
-                           kv_dtype=kv, engine=prof, hardware_db=hw)
+                           kv_dtype=kv, engine=prof, hardware_db=hw, dp_attn=_flag(row.get("dp_attn")))
             kwargs: dict[str, Any] = {}
             if mode == "concurrency":
                 kwargs["concurrency"] = _int(row.get("concurrency"), "concurrency")

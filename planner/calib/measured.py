@@ -7,6 +7,7 @@ Schema (one row per measurement; CSV columns, SI units):
 | model, accelerator | names the databases resolve (aliases allowed) |
 | count | accelerators the measurement covers (the whole system; instances = count/(tp·pp)) |
 | tp, pp, ep | parallelism of one instance (blank tp: the best over 1,2,4,8, as a benchmark submitter tunes it) |
+| dp_attn | data-parallel attention across the TP GPUs (true/false, default false) |
 | precision, kv_dtype | weight and KV-cache dtypes (bf16 fp16 fp8 int8 int4 fp4) |
 | engine | vllm, sglang, trtllm (profiles) |
 | isl, osl | mean input / output tokens per request |
@@ -30,8 +31,8 @@ import pandas as pd
 
 from planner.errors import PlannerError
 
-COLUMNS = ("model", "accelerator", "count", "tp", "pp", "ep", "precision", "kv_dtype", "engine", "isl", "osl",
-           "concurrency", "rate_rps", "output_tokens_per_s", "ttft_s", "tpot_s", "stat", "source")
+COLUMNS = ("model", "accelerator", "count", "tp", "pp", "ep", "dp_attn", "precision", "kv_dtype", "engine", "isl",
+           "osl", "concurrency", "rate_rps", "output_tokens_per_s", "ttft_s", "tpot_s", "stat", "source")
 REQUIRED = ("model", "accelerator", "engine", "isl", "osl")
 METRICS = ("output_tokens_per_s", "ttft_s", "tpot_s")
 _DATASETS = Path(__file__).resolve().parents[1] / "data" / "mlperf_datasets.csv"
@@ -86,19 +87,22 @@ def _precision(val: object, default: str = "bf16") -> str:
 
 
 def from_aiconfigurator_silicon(path: str | Path) -> pd.DataFrame:
-    """aiconfigurator silicon rows (aggregated mode, no attention data-parallelism) in our schema.
+    """aiconfigurator silicon rows (aggregated mode) in our schema.
 
-    ``batch_size`` is the client concurrency; TTFT/TPOT are means (ms). Disaggregated rows and
-    attention-DP rows need roles and DP attention, which a single instance does not describe.
+    ``batch_size`` is the client concurrency; TTFT/TPOT are means (ms). Attention data-parallel
+    rows map to ``dp_attn`` when the DP size equals the TP size (one instance); disaggregated
+    rows (pools of workers per role) are left out.
     """
     s = pd.read_csv(path)
-    s = s[(s["mode"] == "agg") & (s["attention_dp_size"].fillna(1) == 1) & (s["pp_size"].fillna(1) >= 1)]
+    dp = s["attention_dp_size"].fillna(1)
+    s = s[(s["mode"] == "agg") & ((dp == 1) | ((dp == s["tp_size"]) & (s["tp_size"] > 1)))]
     s = s[s["moe_tp_size"].fillna(s["tp_size"]) * s["moe_ep_size"].fillna(1) == s["tp_size"]]
     prec = s["precision"].map(_precision)
     kv = np.where(prec.isin(["fp8", "fp4"]) & (s["backend"] == "trtllm"), "fp8", "bf16")
     return pd.DataFrame({
         "model": s["model_path"], "accelerator": s["system"], "count": s["tp_size"] * s["pp_size"].fillna(1),
-        "tp": s["tp_size"], "pp": s["pp_size"].fillna(1), "ep": s["moe_ep_size"].fillna(1), "precision": prec,
+        "tp": s["tp_size"], "pp": s["pp_size"].fillna(1), "ep": s["moe_ep_size"].fillna(1),
+        "dp_attn": s["attention_dp_size"].fillna(1) > 1, "precision": prec,
         "kv_dtype": kv, "engine": s["backend"], "isl": s["isl"], "osl": s["osl"], "concurrency": s["batch_size"],
         "rate_rps": np.nan, "output_tokens_per_s": np.nan, "ttft_s": s["silicon_ttft_ms"] / 1e3,
         "tpot_s": s["silicon_tpot_ms"] / 1e3, "stat": "mean",

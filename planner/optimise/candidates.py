@@ -78,12 +78,13 @@ def parallel_options(model: ModelArch, acc: Accelerator, tp_options: tuple[int, 
         for pp in sorted(set(pp_options)):
             eps = (1, tp) if model.is_moe and tp > 1 else (1,)
             for ep in sorted(set(eps)):
-                par = Parallel(tp=tp, pp=pp, ep=ep)
-                try:
-                    check_parallel(par, model.n_heads, model.n_kv_heads, model.n_layers, model.n_experts)
-                except PlannerError:
-                    continue
-                out.append(par)
+                for dpa in ((False, True) if model.is_moe and tp > 1 and ep == tp else (False,)):
+                    par = Parallel(tp=tp, pp=pp, ep=ep, dp_attn=dpa)
+                    try:
+                        check_parallel(par, model.n_heads, model.n_kv_heads, model.n_layers, model.n_experts)
+                    except PlannerError:
+                        continue
+                    out.append(par)
     return out
 
 
@@ -148,7 +149,8 @@ def build_candidates(model: ModelArch, accs: list[Accelerator], prec: Precision,
                 useful += max(caps) > 0
                 price = acc.price_per_hour * par.gpus
                 cands.append(Candidate(
-                    key=f"{acc.id}|{par.tp}|{par.pp}|{par.ep}|{role}", acc=acc, par=par, role=role,
+                    key=f"{acc.id}|{par.tp}|{par.pp}|{par.ep}|{'dpa' if par.dp_attn else 'tpa'}|{role}", acc=acc,
+                    par=par, role=role,
                     gpus=par.gpus, price_per_hour=price, watts=acc.tdp_w * par.gpus, capacity_rps=tuple(caps),
                     binds=tuple(binds), models=tuple(models)))
         if not useful:

@@ -39,6 +39,7 @@ class Group:
     gpus: int
     cost_per_hour: float
     watts: float
+    dp_attn: bool
     utilisation: float
     headroom: float
     bucket_shares: dict[int, float]
@@ -146,7 +147,8 @@ def _groups(cands: dict[str, Candidate], sol: Solution, nb: int, target_util: fl
         c = cands[key]
         shares = {b: sol.shares[(key, b)] for b in range(nb) if (key, b) in sol.shares}
         util = sol.load.get(key, 0.0) / count * target_util if count else 0.0
-        out.append(Group(gpu=c.acc.id, role=c.role, tp=c.par.tp, pp=c.par.pp, ep=c.par.ep, instances=count,
+        out.append(Group(gpu=c.acc.id, role=c.role, tp=c.par.tp, pp=c.par.pp, ep=c.par.ep, dp_attn=c.par.dp_attn,
+                         instances=count,
                          gpus=count * c.gpus, cost_per_hour=count * c.price_per_hour, watts=count * c.watts,
                          utilisation=util, headroom=1.0 - util, bucket_shares=shares))
     return out

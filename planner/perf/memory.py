@@ -5,8 +5,9 @@
     max_kv_tok  = ⌊kv_room / kv_bytes_per_token_per_gpu⌋
 
 Weights per GPU: transformer layers ``/(tp·pp)`` at the weight dtype (MLA's q_a/kv_a
-down-projections and the MoE router are replicated across TP ranks), embeddings and LM
-head vocab-parallel ``/tp`` in 16-bit on the first/last stage. Activations: the peak of a
+down-projections and the MoE router are replicated across TP ranks; with data-parallel
+attention all attention weights are), embeddings and LM head vocab-parallel ``/tp`` in
+16-bit on the first/last stage. Activations: the peak of a
 ``token_budget``-token prefill step (hidden states, QKV and FFN intermediates) plus fp32
 logits of ``max_seqs`` sequences.
 """
@@ -61,6 +62,9 @@ def weights_bytes(model: ModelArch, par: Parallel, prec: Precision) -> tuple[flo
     emb_in = model.vocab * model.hidden + model.learned_positions * model.hidden
     head = 0 if model.tied_embeddings else model.vocab * model.hidden
     emb_stage = (emb_in + head) if par.pp == 1 else max(emb_in, head or emb_in)
+    if par.dp_attn:  # attention weights replicated on every rank, FFN/experts split as before
+        attn = model.n_layers * model.attn_params_per_layer
+        split, replicated = split - (attn - replicated), attn
     per_gpu = ((split / par.tp + replicated) * w + (model.n_moe_layers * router + norms) * a) / par.pp
     per_gpu += emb_stage / par.tp * a
     return per_gpu, total

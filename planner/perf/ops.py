@@ -68,10 +68,13 @@ def kv_bytes_per_token_per_gpu(model: ModelArch, par: Parallel, kv_bytes: float,
                                context: int | None = None) -> float:
     """Cached KV bytes per token on one GPU: layers/pp × per-rank share.
 
-    MLA latents cannot be split by head, so every TP rank holds the whole latent cache
-    (DeepSeek's deployments use data-parallel attention to avoid that copy).
+    MLA latents cannot be split by head, so every TP rank holds the whole latent cache; with
+    data-parallel attention (SGLang/TensorRT-LLM "attention DP", as DeepSeek deployments run) each
+    rank caches its own sequences whole, so the instance's share per GPU is 1/tp of a token.
     """
     whole = model.kv_bytes_per_token(kv_bytes, context)
+    if par.dp_attn:  # each rank caches whole tokens of its own 1/tp of the sequences
+        return whole / par.pp / par.tp
     if model.is_mla:
         return whole / par.pp
     return whole * kv_heads_per_rank(model, par.tp) / model.n_kv_heads / par.pp
@@ -91,21 +94,14 @@ def _gemm(name: str, tokens: float, k: float, n: float, layers: float, prec: Pre
     )
 
 
-def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape, gemm_dtype: str,
-              attn_dtype: str, first_stage: bool = True, last_stage: bool = True) -> list[Op]:
-    """Operators one GPU runs for ``shape`` in one pipeline stage (layers/pp of the model)."""
-    t = par.tp
+def attention_ops(model: ModelArch, prec: Precision, shape: StepShape, t: int, layers: float, gemm_dtype: str,
+                  attn_dtype: str) -> list[Op]:
+    """Attention block of one GPU: projections, attention and o_proj for ``shape`` split over ``t``
+    tensor-parallel ranks (``t = 1`` and a 1/dp share of the sequences under data-parallel attention)."""
     h = model.hidden
     a = prec.act_bytes
     T = shape.new_tokens
-    frac = 1.0 / par.pp
-    layers = model.n_layers * frac
     ops: list[Op] = []
-
-    if first_stage:
-        ops.append(Op("embedding", "memory", 0.0, T * h * a * 2, attn_dtype, launches=1))
-
-    # --- attention ------------------------------------------------------------------
     heads = model.n_heads / t
     P, D = shape.prefill_tokens, shape.decode_seqs
     if model.is_mla:
@@ -162,6 +158,29 @@ def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape
         out_dim = heads * d
     ops.append(_gemm("o_proj", T, out_dim, h, layers, prec, gemm_dtype))
 
+    return ops
+
+
+def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape, gemm_dtype: str,
+              attn_dtype: str, first_stage: bool = True, last_stage: bool = True) -> list[Op]:
+    """Operators one GPU runs for ``shape`` in one pipeline stage (layers/pp of the model)."""
+    t = par.tp
+    h = model.hidden
+    a = prec.act_bytes
+    T = shape.new_tokens
+    frac = 1.0 / par.pp
+    layers = model.n_layers * frac
+    ops: list[Op] = []
+
+    if first_stage:
+        ops.append(Op("embedding", "memory", 0.0, T * h * a * 2, attn_dtype, launches=1))
+
+    # --- attention (TP-split, or data-parallel: each GPU its own 1/tp of the sequences) -------
+    if par.dp_attn:
+        ops += attention_ops(model, prec, shape.scaled(float(t)), 1, layers, gemm_dtype, attn_dtype)
+    else:
+        ops += attention_ops(model, prec, shape, t, layers, gemm_dtype, attn_dtype)
+
     # --- FFN ------------------------------------------------------------------------
     mats = model.ffn_mats
     dense_layers = (model.n_layers - model.n_moe_layers) * frac
@@ -197,7 +216,12 @@ def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape
     elem = (2 * 2 + 2 * 3) * T * h * a + 3 * T * ffn_width / t * a
     ops.append(Op("norm_act_residual", "memory", 0.0, elem * layers, attn_dtype, launches=4 * layers))
 
-    if t > 1:
+    if t > 1 and par.dp_attn:
+        # tokens of every rank gathered before the FFN/MoE and reduce-scattered after: one
+        # all-gather plus one reduce-scatter per layer moves what one all-reduce does
+        ops.append(Op("dp_gather_scatter", "comm", 0.0, 0.0, gemm_dtype, launches=layers,
+                      comm_bytes=T * h * a, group=t, collective="all_reduce"))
+    elif t > 1:
         ops.append(Op("tp_all_reduce", "comm", 0.0, 0.0, gemm_dtype, launches=2 * layers,
                       comm_bytes=T * h * a, group=t, collective="all_reduce"))
     if last_stage and anywhere(shape.logit_seqs > 0):

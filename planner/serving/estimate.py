@@ -111,7 +111,7 @@ def estimate(model: str, gpu: str, tp: int = 1, pp: int = 1, ep: int = 1, precis
              kv_dtype: str | None = None, engine: str = "vllm", isl: int | None = None, osl: int | None = None,
              workload: Workload | str | Path | None = None, concurrency: int | None = None,
              rate_rps: float | None = None, slo: SLO | None = None, role: str = "colocated",
-             dep: Deployment | None = None, **db: Any) -> Estimate:
+             dep: Deployment | None = None, dp_attn: bool = False, **db: Any) -> Estimate:
     """Throughput, latency and limits of one instance (see the module docstring for the modes)."""
     if concurrency is not None and rate_rps is not None:
         raise InputError("concurrency/rate", "one of --concurrency or --rate, not both")
@@ -121,7 +121,7 @@ def estimate(model: str, gpu: str, tp: int = 1, pp: int = 1, ep: int = 1, precis
         raise InputError("concurrency", "an integer >= 1", concurrency)
     if role not in ("colocated", "prefill", "decode"):
         raise InputError("role", "colocated, prefill or decode", role)
-    d = dep or deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, **db)
+    d = dep or deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, dp_attn=dp_attn, **db)
     if workload is not None and not isinstance(workload, Workload):
         workload = load_workload(workload, rate_rps)
     if workload is None:
