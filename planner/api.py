@@ -41,6 +41,8 @@ def deployment(model: str | ModelArch, gpu: str | Accelerator, tp: int = 1, pp: 
     m = get_model(model, model_db)
     acc = get_accelerator(gpu, hardware_db)
     par = Parallel(tp=tp, pp=pp, ep=ep, dp_attn=dp_attn)
+    precision = precision.strip().lower() if isinstance(precision, str) else precision
+    kv_dtype = kv_dtype.strip().lower() if isinstance(kv_dtype, str) else kv_dtype
     check_parallel(par, m.n_heads, m.n_kv_heads, m.n_layers, m.n_experts)
     if tp > acc.scaleup_domain:
         from planner.errors import PlannerError
@@ -69,5 +71,9 @@ def roofline(model: str | ModelArch, gpu: str | Accelerator, phase: str = "decod
              dp_attn: bool = False, **db: Any) -> StepTime:
     """Per-operator roofline of one step of ``phase`` (prefill of ``context`` tokens, or decode at it)."""
     d = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, dp_attn=dp_attn, **db)
+    if d.model.max_context and context > d.model.max_context:
+        from planner.errors import InputError
+
+        raise InputError("context", f"at most the model's {d.model.max_context:,}-token context", context)
     shape = phase_shape(phase, batch, context, chunk)
     return step_time(d.model, d.acc, d.par, d.prec, shape, d.eff)

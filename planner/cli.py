@@ -59,6 +59,19 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(_clean(data), indent=2, default=_jsonable) + "\n")
 
 
+def check_output(path: Path | None, flag: str, suffixes: tuple[str, ...]) -> None:
+    """Fail before any work when an output path cannot be written (wrong type, folder, missing folder)."""
+    if path is None:
+        return
+    if path.suffix.lower() not in suffixes:
+        fail(f"{flag}: expected a file name ending in {' or '.join(suffixes)} (got {path})")
+    if path.is_dir():
+        fail(f"{flag}: {path} is a folder; give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        fail(f"{flag}: folder {parent} does not exist")
+
+
 def fail(message: str, code: int = 2) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -282,7 +295,7 @@ def roofline_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
     summary = {"phase": phase, "batch": batch, "context": context, "gemm_dtype": st.gemm_dtype,
                "attention_dtype": st.attn_dtype, "stage_s": st.stage_s, "step_s": st.step_s,
                "micro_batches": st.micro_batches, "bound": st.bound,
-               "tokens_per_s": (batch * (context if phase == "prefill" else 1)) / st.step_s}
+               "tokens_per_s": (batch * (min(chunk or context, context) if phase == "prefill" else 1)) / st.step_s}
     if as_json:
         print_json({"ops": rows, **summary})
         return
@@ -303,9 +316,12 @@ def roofline_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
 def _slo(ttft: float | None, tpot: float | None, e2e: float | None, percentile: str):
     from planner.workload import SLO
 
-    if ttft is None and tpot is None and e2e is None:
+    if e2e is not None:
+        fail("--e2e: end-to-end limits are not planned for yet; give --ttft and --tpot")
+    if ttft is None and tpot is None:
+        SLO.parse_percentile(percentile)  # still reject a malformed percentile
         return None
-    return SLO(ttft_s=ttft, tpot_s=tpot, e2e_s=e2e, percentile=SLO.parse_percentile(percentile))
+    return SLO(ttft_s=ttft, tpot_s=tpot, percentile=SLO.parse_percentile(percentile))
 
 
 _ISL = typer.Option(None, "--isl", min=1, help="Input tokens per request (fixed).")
@@ -382,7 +398,7 @@ def simulate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
                                                        help="Disaggregated: prefill instances (0 = colocated)."),
                  decode_instances: int = typer.Option(1, "--decode-instances", min=1,
                                                       help="Disaggregated: decode instances."),
-                 seed: int = typer.Option(0, "--seed"), as_json: bool = _JSON,
+                 seed: int = typer.Option(0, "--seed", min=0), as_json: bool = _JSON,
                  quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress spinner.")) -> None:
     """Discrete-event simulation of one instance (or a prefill pool plus a decode pool)."""
     import numpy as np
@@ -393,10 +409,16 @@ def simulate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
     from planner.workload import Workload
 
     dep = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, hardware_db=_hw(), dp_attn=dp_attn)
+    if rate is not None and not (rate > 0 and math.isfinite(rate)):
+        fail(f"--rate: expected a positive number of requests/s (got {rate})")
+    if workload is not None and (isl is not None or osl is not None):
+        fail("--workload: give either --workload or --isl/--osl, not both")
+    if concurrency is not None and prefill_instances:
+        fail("--prefill-instances: disaggregated simulation takes --rate, not --concurrency")
     if workload is not None:
         wl = load_workload(workload, rate)
     elif isl is not None and osl is not None:
-        wl = Workload.fixed(rate or 1.0, isl, osl)
+        wl = Workload.fixed(rate if rate is not None else 1.0, isl, osl)
     else:
         fail("isl/osl: expected both --isl and --osl, or --workload FILE")
     if (rate is None) == (concurrency is None) and workload is None:
@@ -417,7 +439,7 @@ def simulate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
 def _simulate(sim, dep, wl, rate, concurrency, prefill_instances, decode_instances, isl_arr, osl_arr, requests, rng):
     if concurrency is not None:
         return sim.simulate_closed_loop(dep, concurrency, isl_arr, osl_arr, requests)
-    arrivals = sim.poisson_arrivals(rate or wl.rate_rps, requests, rng, cv=wl.arrival_cv)
+    arrivals = sim.poisson_arrivals(rate if rate is not None else wl.rate_rps, requests, rng, cv=wl.arrival_cv)
     if prefill_instances:
         link = dep.acc.scaleout_bw_bytes_per_s * dep.par.gpus
         return sim.simulate_disaggregated(dep, dep, prefill_instances, decode_instances, arrivals, isl_arr,
@@ -483,8 +505,11 @@ def plan_cmd(scenario: Path | None = typer.Argument(None, help="Scenario YAML/TO
             sc = replace(sc, **{name: val})
     if budget is not None:
         sc = replace(sc, budget_per_hour=budget)
-    if gpus:
-        sc = replace(sc, accelerators=tuple(g.strip() for g in gpus.split(",") if g.strip()))
+    if gpus is not None:
+        names = tuple(g.strip() for g in gpus.split(",") if g.strip())
+        if not names:
+            fail("--gpus: expected a comma-separated list of accelerator names")
+        sc = replace(sc, accelerators=names)
     if scenario is not None and (rate is not None or isl or osl):
         w = sc.workload
         sc = replace(sc, workload=Workload(rate if rate is not None else w.rate_rps,
@@ -498,6 +523,8 @@ def plan_cmd(scenario: Path | None = typer.Argument(None, help="Scenario YAML/TO
         sc = replace(sc, slo=SLO(ttft_s=sc.slo.ttft_s, tpot_s=sc.slo.tpot_s,
                                  percentile=SLO.parse_percentile(percentile)))
     sc = replace(sc)  # re-validate after overrides
+    check_output(csv, "--csv", (".csv",))
+    check_output(xlsx, "--xlsx", (".xlsx",))
     from planner.optimise.plan import prepare
     from planner.report import plots as plots_mod
 
@@ -555,8 +582,7 @@ def sheet_cmd(src: Path = typer.Argument(..., help="Sheet of scenarios (XLSX or 
     """Plan every row of a capacity spreadsheet and write the plans back as a sheet."""
     from planner.sheet import plan_sheet
 
-    if output.suffix.lower() not in (".xlsx", ".csv"):
-        fail(f"--output: expected a .xlsx or .csv file (got {output})")
+    check_output(output, "--output", (".xlsx", ".csv"))
     if not quiet and sys.stderr.isatty():
         from rich.progress import Progress
 
@@ -607,8 +633,9 @@ def validate_cmd(measured: Path = typer.Argument(..., help="Measured CSV (our sc
     from planner.validate import validate_frame
 
     for name, val in (("--max-mdape", max_mdape), ("--max-p90-ape", max_p90_ape)):
-        if val is not None and not (0 < val < 100):
-            fail(f"{name}: expected a fraction such as 0.15 (got {val})")
+        if val is not None and not (0 < val <= 1):
+            fail(f"{name}: expected a fraction in (0, 1] such as 0.15 for 15% (got {val})")
+    check_output(junit, "--junit", (".xml",))
     df = _read_any_measured(measured)
     prof = load_profile(profile) if profile else None
     if not quiet and not as_json and sys.stderr.isatty():
@@ -667,6 +694,7 @@ def calibrate_cmd(measured: Path = typer.Argument(..., help="Measured CSV (our s
     """Fit an engine profile's serving factors to your measurements, per accelerator family."""
     from planner.calibrate import calibrate
 
+    check_output(output, "--output", (".yaml", ".yml"))
     df = _read_any_measured(measured)
     if not quiet and sys.stderr.isatty():
         with err.status(f"fitting {engine} factors to {len(df)} rows (robust least squares)"):

@@ -263,14 +263,22 @@ def parse_config(cfg: Any, where: str) -> ModelArch:
     intermediate = integer(_first(cfg, "intermediate_size", "ffn_dim", "n_inner", "ffn_hidden_size",
                                   default=4 * hidden), "intermediate_size", where)
     gated = model_type not in _PLAIN_MLP
-    tied = bool(cfg.get("tie_word_embeddings", model_type not in _UNTIED_DEFAULT))
+    tied_raw = cfg.get("tie_word_embeddings", model_type not in _UNTIED_DEFAULT)
+    if not isinstance(tied_raw, bool):
+        raise InputError("tie_word_embeddings", "true or false", tied_raw, where=where)
+    tied = tied_raw
     learned_pos = 0
-    if model_type == "opt":
-        learned_pos = int(cfg.get("max_position_embeddings", 2048)) + 2  # OPT offsets positions by 2
-    max_ctx = int(_first(cfg, "max_position_embeddings", "n_positions", "seq_length", default=0) or 0)
+    if model_type == "opt":  # OPT offsets positions by 2
+        learned_pos = integer(cfg.get("max_position_embeddings", 2048), "max_position_embeddings", where) + 2
+    def opt(*keys: str, default: int = 0, minimum: int = 0) -> int:
+        """An optional integer field: absent or null gives ``default``; anything else must be an integer."""
+        val = _first(cfg, *keys)
+        return default if val is None else integer(val, keys[0], where, minimum=minimum)
 
-    n_experts = int(_first(cfg, "n_routed_experts", "num_local_experts", "num_experts", default=0) or 0)
-    top_k = int(_first(cfg, "num_experts_per_tok", "experts_per_token", "moe_top_k", default=0) or 0)
+    max_ctx = opt("max_position_embeddings", "n_positions", "seq_length")
+
+    n_experts = opt("n_routed_experts", "num_local_experts", "num_experts")
+    top_k = opt("num_experts_per_tok", "experts_per_token", "moe_top_k")
     moe_inter = 0
     n_shared = 0
     shared_inter = 0
@@ -278,30 +286,35 @@ def parse_config(cfg: Any, where: str) -> ModelArch:
     if n_experts:
         if top_k < 1 or top_k > n_experts:
             raise InputError("num_experts_per_tok", f"an integer in 1..{n_experts}", top_k, where=where)
-        moe_inter = int(_first(cfg, "moe_intermediate_size", default=intermediate))
-        n_shared = int(cfg.get("n_shared_experts") or 0)
-        shared_inter = int(cfg.get("shared_expert_intermediate_size") or 0)
+        moe_inter = opt("moe_intermediate_size", default=intermediate, minimum=1)
+        n_shared = opt("n_shared_experts")
+        shared_inter = opt("shared_expert_intermediate_size")
         if shared_inter and not n_shared:
             n_shared = 1
-        n_dense = int(cfg.get("first_k_dense_replace") or 0)
+        n_dense = opt("first_k_dense_replace")
         mlp_only = cfg.get("mlp_only_layers") or []
-        step = int(cfg.get("decoder_sparse_step") or cfg.get("moe_layer_freq") or 1)
+        step = opt("decoder_sparse_step", "moe_layer_freq", default=1, minimum=1)
         if isinstance(mlp_only, list) and mlp_only:
             n_dense += len(mlp_only)
         elif step > 1:
             n_dense += n_layers - n_layers // step
+        if n_dense >= n_layers:
+            raise InputError("first_k_dense_replace", f"fewer dense layers than the model's {n_layers} layers",
+                             n_dense, where=where)
 
-    kv_lora = int(cfg.get("kv_lora_rank") or 0)
+    kv_lora = opt("kv_lora_rank")
     sliding = 0
     n_sliding = 0
-    window = cfg.get("sliding_window")
+    window = opt("sliding_window")
     if window and cfg.get("use_sliding_window", True) is not False:
         layer_types = cfg.get("layer_types")
         if isinstance(layer_types, list) and layer_types:
             n_sliding = sum(1 for t in layer_types if "sliding" in str(t))
         elif model_type in ("mistral", "mixtral"):
             n_sliding = n_layers
-        sliding = int(window) if n_sliding else 0
+        elif model_type in ("gemma2", "gemma3"):  # local and global attention alternate
+            n_sliding = n_layers // 2
+        sliding = window if n_sliding else 0
 
     aliases = meta.get("aliases") or []
     hf_repo = str(meta.get("hf_repo") or cfg.get("_name_or_path") or "")
@@ -326,11 +339,11 @@ def parse_config(cfg: Any, where: str) -> ModelArch:
         moe_intermediate=moe_inter,
         shared_intermediate=shared_inter,
         n_dense_layers=n_dense,
-        q_lora_rank=int(cfg.get("q_lora_rank") or 0) if kv_lora else 0,
+        q_lora_rank=opt("q_lora_rank") if kv_lora else 0,
         kv_lora_rank=kv_lora,
-        qk_rope_head_dim=int(cfg.get("qk_rope_head_dim") or 0) if kv_lora else 0,
-        qk_nope_head_dim=int(cfg.get("qk_nope_head_dim") or 0) if kv_lora else 0,
-        v_head_dim=int(cfg.get("v_head_dim") or 0) if kv_lora else 0,
+        qk_rope_head_dim=opt("qk_rope_head_dim") if kv_lora else 0,
+        qk_nope_head_dim=opt("qk_nope_head_dim") if kv_lora else 0,
+        v_head_dim=opt("v_head_dim") if kv_lora else 0,
         sliding_window=sliding,
         n_sliding_layers=n_sliding,
         aliases=tuple(str(a) for a in aliases) + ((hf_repo,) if hf_repo else ()),
@@ -360,6 +373,8 @@ class ModelDB:
         """A name, alias, HF repo id, or a path to a local config.json."""
         if isinstance(name, ModelArch):
             return name
+        if not isinstance(name, str) or not name.strip():
+            raise InputError("model", "a model name or a path to a config.json", name)
         p = Path(name)
         if name.endswith(".json") or p.is_file() or p.is_dir():
             if p.is_dir():

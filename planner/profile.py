@@ -109,6 +109,8 @@ def _parse_eff(raw: Any, base: Efficiency, where: str) -> Efficiency:
         num = number(val, key, where, allow_zero=True)
         if key in _FRACTIONS and not 0 < num <= 1:
             raise InputError(key, "a fraction in (0, 1]", val, where=where)
+        if key in ("token_budget", "max_seqs") and (num < 1 or num != int(num)):
+            raise InputError(key, "a whole number >= 1", val, where=where)
         vals[key] = num
     return replace(base, **vals)
 
@@ -172,6 +174,8 @@ def parse_profile(raw: Any, where: str) -> Profile:
     families = {str(k): _parse_eff(v, defaults, f"{where} families.{k}") for k, v in fam_raw.items()}
     accs = []
     for k, v in acc_raw.items():
+        if v is not None and not isinstance(v, dict):
+            raise InputError(f"accelerators.{k}", "a mapping of factor -> number", v, where=where)
         v = dict(v or {})
         base = families.get(str(v.pop("family", "")), defaults)
         accs.append((str(k), _parse_eff(v, base, f"{where} accelerators.{k}")))

@@ -169,9 +169,12 @@ def parse_scenario(raw: Any, where: str = "scenario", base: Path | None = None) 
     slo_raw = _mapping(raw.get("slo"), "slo", where)
     _check_keys(slo_raw, {"ttft_s", "tpot_s", "percentile", "e2e_s", "attainment"}, where, "slo.")
     pct = slo_raw.get("percentile", 99)
+    for unsupported in ("e2e_s", "attainment"):
+        if slo_raw.get(unsupported) is not None:
+            raise InputError(f"slo.{unsupported}", "ttft_s and tpot_s at a percentile; end-to-end limits and a "
+                             "separate attainment share are not planned for yet", slo_raw[unsupported], where=where)
     slo = SLO(ttft_s=_num(slo_raw, "ttft_s", where), tpot_s=_num(slo_raw, "tpot_s", where),
-              e2e_s=_num(slo_raw, "e2e_s", where), percentile=SLO.parse_percentile(pct),
-              attainment=_num(slo_raw, "attainment", where))
+              percentile=SLO.parse_percentile(pct))
     buckets = _mapping(raw.get("buckets"), "buckets", where)
     _check_keys(buckets, {"isl", "osl"}, where, "buckets.")
     red = _mapping(raw.get("redundancy"), "redundancy", where)
@@ -181,12 +184,13 @@ def parse_scenario(raw: Any, where: str = "scenario", base: Path | None = None) 
     solver = _mapping(raw.get("solver"), "solver", where)
     _check_keys(solver, {"time_limit_s"}, where, "solver.")
     accs = raw.get("accelerators")
-    if accs is not None and (not isinstance(accs, list) or not all(isinstance(a, str) for a in accs) or not accs):
+    if accs is not None and (not isinstance(accs, list) or not accs or
+                             not all(isinstance(a, str) and a.strip() for a in accs)):
         raise InputError("accelerators", "a non-empty list of accelerator names", accs, where=where)
     prices = _mapping(raw.get("prices"), "prices", where)
     for k, v in prices.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-            raise InputError(f"prices.{k}", "a positive $/GPU-hour", v, where=where)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0 and math.isfinite(v)):
+            raise InputError(f"prices.{k}", "a positive, finite $/GPU-hour", v, where=where)
     avail = _mapping(raw.get("availability"), "availability", where)
     for k, v in avail.items():
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:

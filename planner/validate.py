@@ -51,6 +51,17 @@ def _text(v: Any, default: str) -> str:
     return default
 
 
+def _stat(v: Any) -> str:
+    """Which latency statistic a row holds: mean (default), p50, p90 or p99."""
+    text = _text(v, "mean")
+    if text in ("mean", "avg", "average"):
+        return "mean"
+    key = "p" + text.removeprefix("p")
+    if key not in ("p50", "p90", "p99"):
+        raise PlannerError(f"stat: expected mean, p50, p90 or p99, got {v!r}")
+    return key
+
+
 def _flag(v: Any) -> bool:
     """A true/false cell: bools, 1/0, yes/no, true/false; blank is false."""
     if isinstance(v, str):
@@ -90,6 +101,7 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
     precision = _text(row.get("precision"), "bf16")
     kv = _text(row.get("kv_dtype"), "") or None
     acc = hw.get(str(row["accelerator"]))
+    stat = _stat(row.get("stat"))
     tps = [_int(row.get("tp"), "tp")] if _num(row.get("tp")) is not None else [
         t for t in TP_CHOICES if t <= acc.scaleup_domain and (count is None or t * pp <= count)]
     best: dict[str, float] | None = None
@@ -109,7 +121,7 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
             continue
         instances = (count / (tp * pp)) if count else 1.0
         pred = {"output_tokens_per_s": est.output_tokens_per_s * instances,
-                "ttft_s": est.ttft_s.get("mean", math.nan), "tpot_s": est.tpot_s.get("mean", math.nan),
+                "ttft_s": est.ttft_s.get(stat, math.nan), "tpot_s": est.tpot_s.get(stat, math.nan),
                 "tp": float(tp)}
         if best is None or pred["output_tokens_per_s"] > best["output_tokens_per_s"]:
             best = pred

@@ -98,7 +98,8 @@ def main() -> None:
                 print(f"{engine:7s} {fam:10s} skipped: {exc}")
                 continue
             block = doc["families"].setdefault(fam, {})
-            block.update({k: _round(getattr(eff, k)) for k in SERVING_FACTORS})
+            block.update({k: _round(getattr(eff, k)) for k in SERVING_FACTORS
+                          if getattr(eff, k) != getattr(prof.for_accelerator("", fam), k)})
             print(f"{engine:7s} {fam:10s} serving fit on {len(train)} rows, train MdAPE {100 * err:.1f}%")
         path = Path(args.out) / f"{engine}.yaml"
         header = "# Written by scripts/fit_profiles.py; edit the script or re-run it rather than this file.\n"

@@ -104,6 +104,38 @@ CASES = {
                                     "--engine", scenario(t, text="engine: vllm\ndefaults: {gemm_eff_max: 7}",
                                                          name="p.yaml")],
     "hardware yaml bad": lambda t: ["--hardware-path", scenario(t, text="id: [x", name="g.yaml"), "hardware", "list"],
+    # found by review: these once crashed or answered wrongly
+    "infinite price": lambda t: ["plan", scenario(t, text=yaml.safe_dump(mutated(prices={"H100-SXM": 1.0}))
+                                                  .replace("H100-SXM: 1.0", "H100-SXM: .inf"))],
+    "duplicate yaml key": lambda t: ["plan", scenario(t, text="model: llama-3.1-8b\n" + yaml.safe_dump(GOOD))],
+    "availability twice": lambda t: ["plan", scenario(t, mutated(availability={"H100-SXM": 1, "h100": 100}))],
+    "e2e limit": lambda t: ["plan", scenario(t, mutated(slo__e2e_s=0.001))],
+    "empty gpu list": lambda t: ["plan", scenario(t, GOOD), "--gpus", ","],
+    "experts as a list": lambda t: ["memory", "-m", model_config(
+        t, '{"model_type": "mixtral", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, '
+           '"vocab_size": 10, "num_local_experts": 4, "num_experts_per_tok": [2]}'), "-g", "h100"],
+    "tie as a string": lambda t: ["memory", "-m", model_config(
+        t, '{"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, '
+           '"vocab_size": 10, "tie_word_embeddings": "false"}'), "-g", "h100"],
+    "workload cv list": lambda t: ["estimate", "-m", "llama-3.1-8b", "-g", "h100", "--workload",
+                                   scenario(t, text="rate_rps: 1\ninput: 100\noutput: 10\narrival_cv: [1]\n",
+                                            name="w.yaml")],
+    "profile block list": lambda t: ["estimate", "-m", "llama-3.1-8b", "-g", "h100", "--isl", "5", "--osl", "5",
+                                     "--engine", scenario(t, text="engine: x\naccelerators: {H100-SXM: [1]}\n",
+                                                          name="p.yaml")],
+    "silicon header only": lambda t: ["validate", scenario(t, text="silicon_tpot_ms,foo\n1,2\n", name="m.csv")],
+    "gate as percent": lambda t: ["validate", str(ROOT / "tests" / "data" / "calibration" / "mlperf_llm_all.csv"),
+                                  "--max-mdape", "15"],
+    "simulate rate zero": lambda t: ["simulate", "-m", "llama-3.1-8b", "-g", "h100", "--isl", "10", "--osl", "10",
+                                     "--rate", "0"],
+    "simulate negative seed": lambda t: ["simulate", "-m", "llama-3.1-8b", "-g", "h100", "--isl", "10", "--osl",
+                                         "10", "--rate", "1", "--seed", "-1"],
+    "context too long": lambda t: ["estimate", "-m", "llama-3.1-8b", "-g", "h100", "--isl", "200000", "--osl", "100"],
+    "csv into missing folder": lambda t: ["plan", scenario(t, GOOD), "--csv", str(t / "no" / "p.csv")],
+    "xlsx is a folder": lambda t: ["plan", scenario(t, GOOD), "--xlsx", str(t)],
+    "calibrate into folder": lambda t: ["calibrate", str(ROOT / "tests" / "data" / "calibration" /
+                                                         "mlperf_llm_all.csv"), "-o", str(t)],
+    "empty model name": lambda t: ["models", "show", ""],
 }
 
 

@@ -92,3 +92,13 @@ def test_malformed_yaml(tmp_path):
     p.write_text("id: [unclosed\nname: x\n")
     with pytest.raises(PlannerError, match="broken.yaml.*malformed YAML"):
         load_accelerator_file(p)
+
+
+def test_yaml_reads_exponents_and_rejects_duplicate_keys(tmp_path):
+    doc = _valid_doc()
+    p = tmp_path / "e.yaml"
+    p.write_text(yaml.safe_dump(doc).replace("tdp_w: 700", "tdp_w: 7e2"))
+    assert load_accelerator_file(p).tdp_w == 700
+    p.write_text(yaml.safe_dump(doc) + "tdp_w: 800\n")
+    with pytest.raises(PlannerError, match="appears twice"):
+        load_accelerator_file(p)

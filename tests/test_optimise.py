@@ -236,3 +236,18 @@ def test_spreadsheet_round_trip(tmp_path):
     assert len(ok) == 3 and (ok["cost_per_hour"] > 0).all() and ok["groups"].str.len().gt(0).all()
     assert back.loc[3, "status"] == "infeasible" and "loosen the SLO" in back.loc[3, "reason"]
     assert back.loc[4, "status"] == "invalid" and "did you mean" in back.loc[4, "reason"]
+
+
+def test_aliases_of_one_accelerator_do_not_halve_the_plan():
+    once = plan(scen(accelerators=["H100-SXM"]), alternatives=False)
+    twice = plan(scen(accelerators=["H100-SXM", "h100"]), alternatives=False)
+    assert twice.cost_per_hour == pytest.approx(once.cost_per_hour)
+    for b in twice.buckets:
+        assert "50%" not in b.served_by
+
+
+def test_long_prompt_short_answer_is_served():
+    from planner.serving.estimate import estimate
+
+    e = estimate("llama-3.1-8b", "H100-SXM", isl=20000, osl=1)
+    assert e.requests_per_s > 0 and e.bound == "token budget"

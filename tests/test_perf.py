@@ -130,3 +130,20 @@ def test_longer_context_never_shortens_decode(batch, ctx, extra):
     a = step_time(d.model, d.acc, d.par, d.prec, decode_shape(batch, ctx), d.eff).step_s
     b = step_time(d.model, d.acc, d.par, d.prec, decode_shape(batch, ctx + extra), d.eff).step_s
     assert b >= a
+
+
+def test_sliding_window_prefill_pairs_hand_worked():
+    # Mistral-7B v0.1: every layer slides over W = 4096 keys. A 32,000-token prompt has
+    # Σ_j min(j, W) = W(W+1)/2 + (L − W)·W query-key pairs per head, not L(L+1)/2.
+    st_ = roofline("mistral-7b", "H100-SXM", phase="prefill", batch=1, context=32000)
+    attn = next(o for o in st_.ops if o.op.name == "attention_prefill").op.flops
+    w, n = 4096, 32000
+    pairs = w * (w + 1) / 2 + (n - w) * w
+    assert attn == pytest.approx(4 * 32 * 128 * 32 * pairs, rel=1e-6)
+
+
+def test_uneven_pipeline_stage_holds_the_extra_layer():
+    # DeepSeek-V3 has 61 layers: at PP2 the fuller stage has 31 of them
+    one = memory("deepseek-v3", "B200", tp=8, precision="fp8")
+    two = memory("deepseek-v3", "B200", tp=8, pp=2, precision="fp8")
+    assert two.kv_bytes_per_token_per_gpu == pytest.approx(one.kv_bytes_per_token_per_gpu * 31 / 61)

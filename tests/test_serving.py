@@ -14,7 +14,7 @@ from planner.api import deployment
 from planner.errors import InputError, PlannerError
 from planner.serving.estimate import estimate
 from planner.serving.model import InstanceModel, RequestSize
-from planner.serving.queueing import erlang_c, kingman_mean_wait_s, wait_quantile_s
+from planner.serving.queueing import kingman_mean_wait_s, wait_quantile_s
 from planner.serving.simulate import poisson_arrivals, simulate_colocated
 from planner.workload import SLO
 
@@ -26,8 +26,6 @@ def test_queueing_formulas_hand_worked():
     assert kingman_mean_wait_s(0.5, 1.0, 1.0, 1.0) == pytest.approx(1.0)
     assert wait_quantile_s(1.0, 0.5, 0.99) == pytest.approx(2 * math.log(50))
     assert wait_quantile_s(1.0, 0.5, 0.4) == 0.0
-    # Erlang C, c=2, a=1: P(wait) = 1/3
-    assert erlang_c(2, 1.0) == pytest.approx(1 / 3)
 
 
 def test_kv_capacity_caps_concurrency_hand_worked():

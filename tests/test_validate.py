@@ -98,3 +98,11 @@ def test_calibration_changes_only_that_accelerator_and_engine(tmp_path):
         load_profile("vllm").for_accelerator("H200-SXM", "hopper")
     v = validate_frame(pd.DataFrame(rows), profile=prof)
     assert v.rows["ape"].median() < 0.15
+
+
+def test_stat_column_selects_the_statistic():
+    mean = predict_row({**GOOD, "stat": "mean"})
+    p99 = predict_row({**GOOD, "stat": "p99"})
+    assert p99["ttft_s"] > mean["ttft_s"]
+    with pytest.raises(PlannerError, match="stat"):
+        predict_row({**GOOD, "stat": "p42"})

@@ -80,6 +80,12 @@ def read_measured(path: str | Path) -> pd.DataFrame:
     return df
 
 
+def _need(df: pd.DataFrame, path: str | Path, cols: tuple[str, ...]) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise PlannerError(f"measured file {path}: missing column(s) {', '.join(missing)} for this format")
+
+
 def _precision(val: object, default: str = "bf16") -> str:
     v = str(val).strip().lower() if isinstance(val, str) else ""
     return {"fp8": "fp8", "fp4": "fp4", "nvfp4": "fp4", "int4": "int4", "bf16": "bf16", "bfloat16": "bf16",
@@ -94,6 +100,9 @@ def from_aiconfigurator_silicon(path: str | Path) -> pd.DataFrame:
     rows (pools of workers per role) are left out.
     """
     s = pd.read_csv(path)
+    _need(s, path, ("mode", "model_path", "system", "backend", "precision", "isl", "osl", "batch_size", "tp_size",
+                    "pp_size", "attention_dp_size", "moe_tp_size", "moe_ep_size", "silicon_ttft_ms",
+                    "silicon_tpot_ms", "id"))
     dp = s["attention_dp_size"].fillna(1)
     s = s[(s["mode"] == "agg") & ((dp == 1) | ((dp == s["tp_size"]) & (s["tp_size"] > 1)))]
     s = s[s["moe_tp_size"].fillna(s["tp_size"]) * s["moe_ep_size"].fillna(1) == s["tp_size"]]
@@ -121,6 +130,8 @@ def from_mlperf(path: str | Path, scenarios: tuple[str, ...] = ("Offline",)) -> 
     lengths from ``planner/data/mlperf_datasets.csv``; TensorRT submissions map to trtllm, others
     (vLLM, ROCm) to vllm; Hopper/AMD FP8 runs use an FP8 KV cache as the submissions describe."""
     m = pd.read_csv(path)
+    _need(m, path, ("scenario", "model_norm", "accelerator", "accel_count", "tokens_per_s_per_accel", "weight_dtype",
+                    "software", "version", "submitter", "system"))
     m = m[m["scenario"].isin(scenarios) & (m["result_valid"].fillna("VALID") == "VALID")]
     ds = _datasets()
     rows = []

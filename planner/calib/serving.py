@@ -1,5 +1,8 @@
 """Fit the engine-level factors of a profile to end-to-end measurements.
 
+Only the factors the rows can identify are fitted (``identifiable``); the others keep the
+profile's values, and every factor stays within physical bounds.
+
 Kernel-level factors come from kernel tables (``planner.calib.kernels``); what a serving
 engine adds on top (per-kernel cost inside a step, per-step host overhead, per-request TTFT
 overhead, closed-loop burstiness, and a bandwidth scale) is fitted here per (engine,
@@ -19,11 +22,31 @@ from planner.hardware import HardwareDB, default_hardware
 from planner.profile import Efficiency, Profile
 from planner.validate import predict_row
 
-SERVING_FACTORS = ("kernel_overhead_s", "step_overhead_s", "ttft_overhead_s", "closed_loop_burst", "mem_eff_max")
-_BOUNDS = {"kernel_overhead_s": (0.0, 2e-5), "step_overhead_s": (0.0, 0.02), "ttft_overhead_s": (0.0, 1.0),
-           "closed_loop_burst": (0.0, 1.0), "mem_eff_max": (0.4, 1.0)}
+SERVING_FACTORS = ("kernel_overhead_s", "step_overhead_s", "ttft_overhead_s", "closed_loop_burst", "mem_eff_max",
+                   "gemm_eff_max")
+# Physical floors keep factors the data cannot pin down from collapsing to zero: a kernel inside a
+# CUDA graph still costs about a microsecond, an engine step (schedule, sample, detokenise) a few
+# hundred microseconds, a request's path to its first token (HTTP, tokenise, queue hops) milliseconds.
+_BOUNDS = {"kernel_overhead_s": (1e-6, 2e-5), "step_overhead_s": (2e-4, 0.02), "ttft_overhead_s": (2e-3, 1.0),
+           "closed_loop_burst": (0.0, 1.0), "mem_eff_max": (0.4, 1.0), "gemm_eff_max": (0.3, 1.0)}
 _SCALE = {"kernel_overhead_s": 1e-6, "step_overhead_s": 1e-3, "ttft_overhead_s": 1e-2, "closed_loop_burst": 0.1,
-          "mem_eff_max": 1.0}
+          "mem_eff_max": 1.0, "gemm_eff_max": 1.0}
+
+
+def identifiable(rows: list[dict]) -> tuple[str, ...]:
+    """The factors the rows can pin down: TTFT rows fix the TTFT overhead, closed-loop TTFT rows the
+    burst factor, latency rows the per-kernel and per-step overheads; throughput-only rows (MLPerf
+    Offline) only the bandwidth and compute efficiencies."""
+    has = {m: any(_pos(r.get(m)) for r in rows) for m in METRICS}
+    closed = any(_pos(r.get("concurrency")) for r in rows)
+    out = ["mem_eff_max"]
+    if has["tpot_s"] or has["ttft_s"]:
+        out += ["kernel_overhead_s", "step_overhead_s"]
+    else:
+        out += ["gemm_eff_max"]
+    if has["ttft_s"]:
+        out += ["ttft_overhead_s"] + (["closed_loop_burst"] if closed else [])
+    return tuple(out)
 
 
 def _profile_with(profile: Profile, acc_ids: list[str], eff: Efficiency) -> Profile:
@@ -33,7 +56,7 @@ def _profile_with(profile: Profile, acc_ids: list[str], eff: Efficiency) -> Prof
 
 
 def fit_serving(rows: pd.DataFrame, profile: Profile, family: str, hw: HardwareDB | None = None,
-                factors: tuple[str, ...] = SERVING_FACTORS, max_nfev: int = 25) -> tuple[Efficiency, float]:
+                factors: tuple[str, ...] | None = None, max_nfev: int = 25) -> tuple[Efficiency, float]:
     """Fit ``factors`` for the accelerators of ``family`` in ``rows``; returns (efficiency, train MdAPE).
 
     Rows of other families are ignored. Every metric present in a row (throughput, TTFT, TPOT)
@@ -59,6 +82,7 @@ def fit_serving(rows: pd.DataFrame, profile: Profile, family: str, hw: HardwareD
     if not usable:
         raise PlannerError(f"no evaluable measured rows for family {family} (first reason: {first_error})")
     recs = usable
+    factors = factors or identifiable(recs)
     meas = [{m: float(r[m]) for m in METRICS if _pos(r.get(m))} for r in recs]
     x0 = np.array([getattr(base, f) / _SCALE[f] for f in factors])
     lo = np.array([_BOUNDS[f][0] / _SCALE[f] for f in factors])

@@ -121,7 +121,9 @@ def build_candidates(model: ModelArch, accs: list[Accelerator], prec: Precision,
             biggest = max(p.tp for p in fitting)
             fitting = [p for p in fitting if p.tp == biggest]
         if not fitting:
-            why = best_mem.reason if best_mem else "no TP/PP option divides the model"
+            why = best_mem.reason if best_mem else (
+                f"no TP in {sorted(set(tp_options))} x PP in {sorted(set(pp_options))} splits the model's "
+                f"{model.n_heads} heads / {model.n_layers} layers within the {acc.scaleup_domain}-GPU scale-up domain")
             rejections.append(Rejection(acc.id, f"does not fit: {why}"))
             continue
         useful = 0

@@ -13,7 +13,7 @@ Constraints
   coverage       Σ_c x_cb + Σ_p y_pb = 1                       every bucket fully served
   pairing        Σ_p y_pb = Σ_d z_db                           a disaggregated share needs both pools
   capacity       Σ_b λ_b·x_cb / cap_cb ≤ n_c − k·u_c            (y, z alike for the pools)
-  used           n_c ≤ N_max·u_c                                 (only with k spare instances)
+  used           n_c ≤ M_c·u_c, M_c = ⌈Σ_b λ_b/cap_cb⌉ + k + 1   (only with k spare instances)
   availability   Σ_{c on type g} gpus_c·n_c ≤ A_g
   budget         Σ_c price_c·n_c ≤ B
 
@@ -22,11 +22,13 @@ time-shared between request sizes. This is exact for throughput-bound instances 
 for latency (each capacity already meets the SLO at that size alone); it is optimistic
 only when one instance mixes very different sizes whose prefills interfere, which the
 per-bucket TTFT checks in the report flag. Only instance counts are integer: bucket splits
-stay continuous (Mélange-style slices without binaries), which keeps CBC fast.
+stay continuous (Mélange-style slices without binaries), which keeps the MILP small; it is
+solved by HiGHS in-process when ``highspy`` is installed, else by CBC.
 """
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -93,6 +95,8 @@ def _solve(cands: list[Candidate], rates: list[float], objective: str, availabil
            relax: bool) -> Solution:
     t0 = time.perf_counter()
     cs = [c for c in cands if max(c.capacity_rps, default=0.0) > 0 and (allow is None or allow(c))]
+    if len({c.key for c in cs}) != len(cs):
+        raise ValueError("ilp.solve: candidate keys must be unique (one variable per candidate)")
     nb = len(rates)
     prob = pulp.LpProblem("capacity_plan", pulp.LpMinimize)
     cat = "Continuous" if relax else "Integer"
@@ -115,8 +119,10 @@ def _solve(cands: list[Candidate], rates: list[float], objective: str, availabil
     for i, c in enumerate(cs):
         load = pulp.lpSum(rates[b] / c.capacity_rps[b] * share[(c.key, b)] for b in range(nb) if (c.key, b) in share)
         if spare and not relax:
+            # big-M: no optimum runs more instances of c than it would need to carry every bucket alone
+            big_m = math.ceil(sum(rates[b] / c.capacity_rps[b] for b in range(nb) if (c.key, b) in share)) + spare + 1
             used[c.key] = pulp.LpVariable(f"u_{i}", cat="Binary")
-            prob += n[c.key] <= 10_000 * used[c.key], f"used_{i}"
+            prob += n[c.key] <= big_m * used[c.key], f"used_{i}"
             prob += load <= n[c.key] - spare * used[c.key], f"cap_{i}"
         else:
             prob += load <= n[c.key], f"cap_{i}"

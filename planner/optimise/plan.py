@@ -16,7 +16,7 @@ import pandas as pd
 
 from planner.api import deployment
 from planner.dtypes import Precision
-from planner.errors import InfeasibleError
+from planner.errors import InfeasibleError, PlannerError
 from planner.hardware import Accelerator, HardwareDB, default_hardware
 from planner.models import get_model
 from planner.optimise.candidates import Candidate, Rejection, build_candidates
@@ -119,20 +119,31 @@ class Plan:
         return pd.DataFrame(rows, columns=["item", "value"])
 
 
+def _by_id(mapping: dict[str, Any], hw: HardwareDB, field: str) -> dict[str, Any]:
+    """Re-key a per-accelerator mapping by resolved id; two names for one accelerator is an error."""
+    out: dict[str, Any] = {}
+    names: dict[str, str] = {}
+    for name, value in mapping.items():
+        acc_id = hw.get(name).id  # unknown names fail with a did-you-mean
+        if acc_id in out:
+            raise PlannerError(f"{field}: {names[acc_id]!r} and {name!r} both name {acc_id}; give it once")
+        out[acc_id], names[acc_id] = value, name
+    return out
+
+
 def _accelerators(sc: Scenario, hw: HardwareDB) -> list[Accelerator]:
-    names = sc.accelerators or hw.ids()
-    accs = [hw.get(n) for n in names]
-    priced = []
-    for a in accs:
-        override = next((v for k, v in sc.prices.items() if hw.get(k).id == a.id), None)
-        priced.append(a.with_price(override, "scenario override") if override else a)
-    for k in list(sc.prices) + list(sc.availability):
-        hw.get(k)  # unknown names fail with a did-you-mean
-    return priced
+    """Candidate accelerators, each once (aliases of one accelerator collapse), with price overrides."""
+    prices = _by_id(sc.prices, hw, "prices")
+    _by_id(sc.availability, hw, "availability")
+    accs: dict[str, Accelerator] = {}
+    for n in sc.accelerators or hw.ids():
+        a = hw.get(n)
+        accs.setdefault(a.id, a.with_price(prices[a.id], "scenario override") if a.id in prices else a)
+    return list(accs.values())
 
 
 def _availability(sc: Scenario, hw: HardwareDB) -> dict[str, int]:
-    return {hw.get(k).id: v for k, v in sc.availability.items()}
+    return _by_id(sc.availability, hw, "availability")
 
 
 def _output_rate(buckets: Buckets) -> float:
@@ -176,13 +187,13 @@ def _bucket_reports(cands: dict[str, Candidate], sol: Solution, buckets: Buckets
                 tpot = max(tpot, lat.tpot_s[key])
             elif c.role == "prefill":
                 kv = inst.dep.model.kv_bytes_per_token(inst.dep.prec.kv_bytes)
-                xfer = inst.size.isl * kv / (c.acc.scaleout_bw_bytes_per_s * c.gpus)
+                xfer = inst.size.tail_isl * kv / (c.acc.scaleout_bw_bytes_per_s * c.gpus)  # as in capacity
                 ttft = max(ttft, lat.ttft_s[key] + xfer)
             else:
                 tpot = max(tpot, lat.tpot_s[key])
             by.append(f"{c.label} {100 * share:.0f}%")
         reports.append(BucketReport(b, f"{bucket.isl_lo}-{bucket.isl_hi}", f"{bucket.osl_lo}-{bucket.osl_hi}",
-                                    bucket.rate_rps, colo, ttft, tpot, "; ".join(by)))
+                                    float(bucket.rate_rps), float(colo), float(ttft), float(tpot), "; ".join(by)))
     return reports
 
 
@@ -398,15 +409,17 @@ def _explain(sc: Scenario, cands: list[Candidate], rates: list[float], kw: dict,
             short = [f"{g} GPUs of {a} (have {kw['availability'].get(a, 'unlimited')})" for a, g in need.items()
                      if a in kw["availability"] and g > kw["availability"][a]]
             rate = _max_rate(cands, rates, kw)
+            lower = f"lower the rate to at most {rate:.3g} req/s" if rate > 0 else "no rate fits these limits"
             return (f"availability: the cheapest plan needs {', '.join(short) or 'more GPUs than available'}; "
-                    f"raise the availability to that, or lower the rate to at most {rate:.3g} req/s")
+                    f"raise the availability to that, or {lower}")
     if kw.get("budget") is not None:
         free = solve(cands, rates, **{**kw, "budget": None})
         if free.ok:
             cost = sum(next(c for c in cands if c.key == k).price_per_hour * n for k, n in free.counts.items())
             rate = _max_rate(cands, rates, kw)
+            lower = f"lower the rate to at most {rate:.3g} req/s" if rate > 0 else "no rate fits this budget"
             return (f"budget: the cheapest plan costs ${cost:,.2f}/h, above the ${kw['budget']:,.2f}/h budget; "
-                    f"raise the budget to ${cost:,.2f}/h or lower the rate to at most {rate:.3g} req/s")
+                    f"raise the budget to ${cost:,.2f}/h, or {lower}")
     return "no plan satisfies the constraints; relax availability, budget or the SLO"
 
 

@@ -14,6 +14,7 @@ logits of ``max_seqs`` sequences.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from planner.dtypes import Precision
@@ -65,7 +66,8 @@ def weights_bytes(model: ModelArch, par: Parallel, prec: Precision) -> tuple[flo
     if par.dp_attn:  # attention weights replicated on every rank, FFN/experts split as before
         attn = model.n_layers * model.attn_params_per_layer
         split, replicated = split - (attn - replicated), attn
-    per_gpu = ((split / par.tp + replicated) * w + (model.n_moe_layers * router + norms) * a) / par.pp
+    stage = math.ceil(model.n_layers / par.pp) / model.n_layers  # share of the layers on the fullest stage
+    per_gpu = ((split / par.tp + replicated) * w + (model.n_moe_layers * router + norms) * a) * stage
     per_gpu += emb_stage / par.tp * a
     return per_gpu, total
 

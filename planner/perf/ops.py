@@ -18,6 +18,7 @@ T new tokens, w/a/c bytes per weight/activation/KV element):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,11 +74,12 @@ def kv_bytes_per_token_per_gpu(model: ModelArch, par: Parallel, kv_bytes: float,
     rank caches its own sequences whole, so the instance's share per GPU is 1/tp of a token.
     """
     whole = model.kv_bytes_per_token(kv_bytes, context)
+    stage = math.ceil(model.n_layers / par.pp) / model.n_layers  # the fullest pipeline stage
     if par.dp_attn:  # each rank caches whole tokens of its own 1/tp of the sequences
-        return whole / par.pp / par.tp
+        return whole * stage / par.tp
     if model.is_mla:
-        return whole / par.pp
-    return whole * kv_heads_per_rank(model, par.tp) / model.n_kv_heads / par.pp
+        return whole * stage
+    return whole * kv_heads_per_rank(model, par.tp) / model.n_kv_heads * stage
 
 
 def _gemm(name: str, tokens: float, k: float, n: float, layers: float, prec: Precision, dtype: str,
@@ -144,10 +146,26 @@ def attention_ops(model: ModelArch, prec: Precision, shape: StepShape, t: int, l
             slide = np.minimum(per_seq, model.sliding_window) / per_seq
             return (model.n_full_attn_layers + model.n_sliding_layers * slide) / model.n_layers
 
+        def prefill_window() -> float:
+            """Share of causal query-key pairs left when sliding-window layers see only the last W keys:
+            per sequence Σ_{j=p+1}^{p+q} min(j, W) against q·(p + (q+1)/2)."""
+            if not model.n_sliding_layers:
+                return 1.0
+            seqs = np.maximum(shape.prefill_seqs, 1e-9)
+            q = np.maximum(P / seqs, 1e-9)
+            past = np.maximum(shape.prefill_kv_tokens / seqs - q, 0.0)
+            lo, hi, win = past + 1.0, past + q, float(model.sliding_window)
+            top = np.minimum(hi, win)
+            ramp = np.where(lo <= win, (top * (top + 1.0) - (lo - 1.0) * lo) / 2.0, 0.0)
+            flat = win * np.maximum(hi - np.maximum(lo - 1.0, win), 0.0)
+            frac = (ramp + flat) / (q * (past + (q + 1.0) / 2.0))
+            return (model.n_full_attn_layers + model.n_sliding_layers * frac) / model.n_layers
+
         kv_tok_bytes = 2 * kvh * d * prec.kv_bytes
         if anywhere(P > 0):
             w = window(shape.prefill_kv_tokens, shape.prefill_seqs)
-            ops.append(Op("attention_prefill", "attention", 4.0 * heads * d * shape.prefill_pairs * layers * w,
+            wp = prefill_window()
+            ops.append(Op("attention_prefill", "attention", 4.0 * heads * d * shape.prefill_pairs * layers * wp,
                           (shape.prefill_kv_tokens * kv_tok_bytes * w + P * 2 * heads * d * a) * layers,
                           attn_dtype, m=P / np.maximum(shape.prefill_seqs, 1e-9), launches=layers))
         if anywhere(D > 0):
@@ -168,8 +186,8 @@ def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape
     h = model.hidden
     a = prec.act_bytes
     T = shape.new_tokens
-    frac = 1.0 / par.pp
-    layers = model.n_layers * frac
+    layers = float(math.ceil(model.n_layers / par.pp))  # the fullest stage sets the pace
+    frac = layers / model.n_layers
     ops: list[Op] = []
 
     if first_stage:

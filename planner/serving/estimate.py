@@ -82,9 +82,11 @@ def load_workload(path: str | Path, rate_rps: float | None = None) -> Workload:
         for key in ("input", "output"):
             if key not in raw:
                 raise InputError(key, "a length: 512, lognormal:mean=800,p99=4000 or hist:file.csv", where=str(p))
-        rate = rate_rps if rate_rps is not None else raw.get("rate_rps", 1.0)
-        return Workload(rate, parse_length(str(raw["input"])), parse_length(str(raw["output"])),
-                        float(raw.get("arrival_cv", 1.0)))
+        from planner._yaml import number
+
+        rate = rate_rps if rate_rps is not None else number(raw.get("rate_rps", 1.0), "rate_rps", str(p))
+        cv = number(raw.get("arrival_cv", 1.0), "arrival_cv", str(p), allow_zero=True)
+        return Workload(rate, parse_length(str(raw["input"])), parse_length(str(raw["output"])), cv)
     return Workload.from_trace(read_trace(p), rate_rps=rate_rps)
 
 
@@ -130,6 +132,9 @@ def estimate(model: str, gpu: str, tp: int = 1, pp: int = 1, ep: int = 1, precis
         for name, val in (("isl", isl), ("osl", osl)):
             if isinstance(val, bool) or not isinstance(val, int) or val < 1:
                 raise InputError(name, "an integer >= 1", val)
+        if d.model.max_context and isl + osl > d.model.max_context:
+            raise InputError("isl/osl", f"isl + osl within the model's {d.model.max_context:,}-token context",
+                             isl + osl)
         workload = Workload.fixed(rate_rps or 1.0, isl, osl)
     elif rate_rps is None and concurrency is None and workload.pairs is not None and slo is not None:
         rate_rps = workload.rate_rps
@@ -141,7 +146,9 @@ def estimate(model: str, gpu: str, tp: int = 1, pp: int = 1, ep: int = 1, precis
     if not mem.fits:
         raise PlannerError(f"does not fit: {mem.reason}")
     if not inst.grid:
-        raise PlannerError(f"no room for even one request of {size.isl:.0f}+{size.osl:.0f} tokens: {mem.reason}")
+        caps = ", ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in inst.caps.items())
+        raise PlannerError(f"cannot serve one request of {size.isl:.0f}+{size.osl:.0f} tokens: concurrency caps are "
+                           f"{caps} (each must allow at least one sequence); use more GPUs or a larger KV room")
 
     pcts = tuple(sorted({50.0, 90.0, 99.0, pct}))
     if rate_rps is not None:
@@ -207,7 +214,7 @@ def _closed_loop(inst: InstanceModel, n: int, pcts: tuple[float, ...], notes: li
     step, so arrivals look random at λ = N_eff / (TTFT + (O−1)·TPOT), solved by fixed-point
     iteration; TPOT is the colocated step at N_eff (with its prefill share). Clients with fixed
     lengths stay partly in step: each prompt also waits ``closed_loop_burst·(N−1)`` prefills
-    (a calibrated engine factor)."""
+    (a calibrated engine factor), uniformly spread between none and twice that."""
     O = inst.size.osl
     n_eff = min(float(n), inst.max_concurrency)
     if n_eff < n:
@@ -225,8 +232,9 @@ def _closed_loop(inst: InstanceModel, n: int, pcts: tuple[float, ...], notes: li
             rate = new
             break
         rate = 0.5 * (rate + new)
+    # wait behind the prompts of the same burst: uniform between none and twice the mean
     burst = inst.dep.eff.closed_loop_burst * max(n_eff - 1.0, 0.0) * inst.prefill_alone_s()
-    ttft = {k: v + burst for k, v in ttft.items()}
+    ttft = {k: v + (burst if k == "mean" else 2.0 * float(k[1:]) / 100.0 * burst) for k, v in ttft.items()}
     if n > n_eff:  # requests beyond the cap wait for a slot: one cycle per extra wave
         cycle = ttft["mean"] + max(O - 1, 0) * tpot
         extra = (math.ceil(n / n_eff) - 1) / 2.0 * cycle

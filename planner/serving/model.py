@@ -111,7 +111,14 @@ class InstanceModel:
 
     @cached_property
     def max_concurrency(self) -> float:
+        """Mean decode concurrency the caps allow. It may be below one: a long prompt with a short
+        answer keeps the instance mostly prefilling (the token budget cap C·(1 + I/O) ≤ budget)."""
         return max(0.0, min(self.caps.values()))
+
+    @property
+    def serviceable(self) -> bool:
+        """At least one whole request fits in KV memory and the engine runs at least one sequence."""
+        return self.caps["kv_capacity"] >= 1.0 and self.caps["max_seqs"] >= 1.0 and self.max_concurrency > 0
 
     @property
     def concurrency_bound(self) -> str:
@@ -186,9 +193,10 @@ class InstanceModel:
             rps = k / t
             return (Point(k, t, 0.0, rps, 0.0, t),)
         cmax = self.max_concurrency
-        if cmax < 1.0:
+        if not self.serviceable:
             return ()
-        pts = np.unique(np.concatenate([np.geomspace(1.0, cmax, self.grid_points), [cmax]]))
+        lo = min(1.0, cmax)
+        pts = np.unique(np.concatenate([np.geomspace(lo, cmax, self.grid_points), [cmax]]))
         O = self.size.osl
         steps = self.step_s(pts)
         out = [Point(float(c), float(t), float(t), float(c / (O * t)), float(c / t), float(t))
@@ -202,7 +210,7 @@ class InstanceModel:
         if self.role == "prefill":
             return self.prefill_batch / self.prefill_batch_s
         cmax = self.max_concurrency
-        if cmax < 1.0:
+        if not self.serviceable:
             return 0.0
         return cmax / (self.size.osl * self.step_s(cmax))
 
@@ -256,6 +264,13 @@ class InstanceModel:
         rho = max(rate_rps / self.max_rps if self.max_rps else math.inf, rate_rps * alone)
         if self.role == "prefill":
             rho = rate_rps / self.max_rps if self.max_rps else math.inf
+            alone = float(self.prefill_batch_service_s(np.asarray([rate_rps]))[0])
+            service = alone + eff.ttft_overhead_s
+            mean_w = kingman_mean_wait_s(rho, alone, ca2, self.size.cs2)
+            out = {"mean": service + mean_w}
+            for p in percentiles:
+                out[f"p{p:g}"] = service + wait_quantile_s(mean_w, rho, p / 100.0)
+            return out, rho
         service = self.prompt_step_s(concurrency) + eff.ttft_overhead_s
         tail_service = service
         if self.size.isl_tail and self.size.isl_tail > self.size.isl * 1.01:
@@ -279,6 +294,17 @@ class InstanceModel:
         tpot = 0.0 if self.role == "prefill" else pt.tpot_s
         tp = {"mean": tpot, **{f"p{p:g}": tpot for p in percentiles}}
         return Latency(rate_rps, rho, pt.concurrency, ttft, tp, rho < 1.0)
+
+    def prefill_batch_service_s(self, rate_rps: np.ndarray) -> np.ndarray:
+        """Service time of a prefill-only instance at a rate: prompts that arrive during one batch
+        are batched together, k_eff = clip(λ·t_batch, 1, k), and a batch of k_eff prompts takes
+        about t_alone + (k_eff − 1)/(k − 1)·(t_batch − t_alone) (linear in the prompts it holds)."""
+        k, t_batch = self.prefill_batch, self.prefill_batch_s
+        alone = self.prefill_alone_s()
+        if k <= 1:
+            return np.full_like(rate_rps, alone, dtype=float)
+        k_eff = np.clip(rate_rps * t_batch, 1.0, k)
+        return alone + (k_eff - 1.0) / (k - 1.0) * (t_batch - alone)
 
     def prompt_step_vec_s(self, concurrency: np.ndarray, isl: float) -> np.ndarray:
         """Vectorised ``prompt_step_s``: ⌈I/(budget − C)⌉ equal chunks, each timed at its mean past."""
@@ -312,10 +338,12 @@ class InstanceModel:
         if self.role == "prefill":
             rps = self.max_rps * np.linspace(0.01, 0.999, points * 2)
             rho = rps / self.max_rps
-            service = np.full_like(rps, self.prefill_alone_s(tail_isl))
+            alone = self.prefill_batch_service_s(rps)
+            tail = self.prefill_alone_s(tail_isl) / max(self.prefill_alone_s(), 1e-12)
+            service = alone * max(tail, 1.0)
             tpot = np.zeros_like(rps)
         else:
-            conc = np.unique(np.geomspace(1.0, self.max_concurrency, points))
+            conc = np.unique(np.geomspace(min(1.0, self.max_concurrency), self.max_concurrency, points))
             tpot = self.step_s(conc)
             rps = conc / (O * tpot)
             rho = rps / self.max_rps

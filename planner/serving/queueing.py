@@ -10,8 +10,9 @@ for M/M/1, P(W > t) = ρ·exp(−ρ t / E[W]), so the q-quantile is
 
     W_q = E[W]/ρ · ln(ρ/(1−q))   when ρ > 1−q, else 0 (the request finds the server free).
 
-For c servers (prefill pools), Allen–Cunneen scales the M/M/c wait by (c_a² + c_s²)/2:
-E[W] ≈ C(c, cρ)/(c·μ − λ) · (c_a² + c_s²)/2 with C the Erlang-C probability of waiting.
+Each instance is its own queue: a load balancer spreads requests over instances (random
+splitting), so a pool of c instances is c G/G/1 queues rather than one M/G/c queue. That is
+conservative: a shared queue (join-shortest-queue) waits less at the same utilisation.
 """
 
 from __future__ import annotations
@@ -37,31 +38,3 @@ def wait_quantile_s(mean_wait_s: float, rho: float, q: float) -> float:
     if rho <= 1.0 - q:
         return 0.0
     return mean_wait_s / rho * math.log(rho / (1.0 - q))
-
-
-def erlang_c(servers: int, offered: float) -> float:
-    """Probability that an arrival waits in M/M/c with offered load a = λ/μ (Erlang C)."""
-    c = servers
-    if offered <= 0:
-        return 0.0
-    if offered >= c:
-        return 1.0
-    term = 1.0
-    total = 1.0
-    for k in range(1, c):
-        term *= offered / k
-        total += term
-    term *= offered / c
-    last = term * c / (c - offered)
-    return last / (total + last)
-
-
-def allen_cunneen_mean_wait_s(servers: int, arrival_rps: float, mean_service_s: float, ca2: float = 1.0,
-                              cs2: float = 0.0) -> tuple[float, float]:
-    """(mean wait, probability of waiting) of a G/G/c queue by the Allen–Cunneen approximation."""
-    mu = 1.0 / mean_service_s
-    offered = arrival_rps / mu
-    if offered >= servers:
-        return math.inf, 1.0
-    pw = erlang_c(servers, offered)
-    return pw / (servers * mu - arrival_rps) * (ca2 + cs2) / 2.0, pw
