@@ -138,7 +138,13 @@ approximation with whole-prompt service) and grows faster near saturation.
 ## Where the model is weak
 
 - TTFT of closed-loop benchmarks depends on how clients fall in and out of step; the model uses a
-  fitted burst factor per engine and family, so TTFT errors are several times TPOT errors.
+  fitted burst factor per engine and family, so TTFT errors are several times TPOT errors. Some
+  groups disagree with themselves: B200/SGLang DeepSeek rows with identical lengths, concurrency
+  and TP report 0.48 s and 5.6 s TTFT across backend versions.
+- Attention-DP silicon rows count `batch_size` per attention rank; the instance serves
+  batch_size × dp clients (with that reading their TPOT error drops from ~45% to 8-28%).
+- AMD CDNA3 is fitted from MLPerf Offline throughput alone (26 rows): the fitted bandwidth and
+  compute efficiencies absorb software maturity, and its latency factors are the defaults.
 - MoE models with data-parallel attention (DeepSeek deployments with attention DP) and TP spanning
   more than one scale-up domain are not modelled; those rows are skipped.
 - Families without measurements (AMD CDNA4, Ascend, Ada, Gaudi) use conservative default factors;
