@@ -336,24 +336,29 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
 
 def _alternatives(sc: Scenario, cands: list[Candidate], rates: list[float], kw: dict, best: float,
                   acc_ids: list[str], rejected: list[Rejection], main: Solution) -> list[Alternative]:
-    def run(name: str, allow) -> Alternative:
+    by_key = {c.key: c for c in cands}
+
+    def run(job: tuple[str, Any]) -> Alternative:
+        name, allow = job
         s = solve(cands, rates, allow=allow, **kw)
         if not s.ok:
             return Alternative(name, "infeasible", None, None, None, "no plan meets the SLO within the limits")
-        cost = sum(next(c for c in cands if c.key == k).price_per_hour * n for k, n in s.counts.items())
-        gpus = sum(next(c for c in cands if c.key == k).gpus * n for k, n in s.counts.items())
+        cost = sum(by_key[k].price_per_hour * n for k, n in s.counts.items())
+        gpus = sum(by_key[k].gpus * n for k, n in s.counts.items())
         delta = 100.0 * (cost - best) / best if best else 0.0
         return Alternative(name, s.status, cost, delta, gpus, f"{delta:+.1f}% vs the recommendation")
 
-    out = [run("colocated only", lambda c: c.role == "colocated"),
-           run("disaggregated only", lambda c: c.role != "colocated")]
-    singles = []
-    used = {k.split("|")[0] for k in main.counts}
-    for acc_id in sorted({c.acc.id for c in cands if max(c.capacity_rps) > 0}):
-        alt = run(f"only {acc_id}", lambda c, a=acc_id: c.acc.id == a)
-        singles.append(alt)
-        if acc_id in used and len(used) == 1:
-            continue
+    acc_list = sorted({c.acc.id for c in cands if max(c.capacity_rps) > 0})
+    jobs = [("colocated only", lambda c: c.role == "colocated"),
+            ("disaggregated only", lambda c: c.role != "colocated")]
+    jobs += [(f"only {a}", lambda c, a=a: c.acc.id == a) for a in acc_list]
+    # independent MILPs: the in-process HiGHS solver releases the GIL, so two threads use both cores
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(run, jobs))
+    out, singles = results[:2], results[2:]
+    used = {by_key[k].acc.id for k in main.counts}
     feasible = [a for a in singles if a.cost_per_hour is not None]
     if feasible:
         b = min(feasible, key=lambda a: a.cost_per_hour)
