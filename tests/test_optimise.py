@@ -251,3 +251,12 @@ def test_long_prompt_short_answer_is_served():
 
     e = estimate("llama-3.1-8b", "H100-SXM", isl=20000, osl=1)
     assert e.requests_per_s > 0 and e.bound == "token budget"
+
+
+def test_requests_past_the_context_are_flagged():
+    p = plan(scen(model="mistral-7b-v0.3", workload={"input": "lognormal:mean=8000,p99=60000"}),
+             alternatives=False)
+    assert any("past the model's 32,768-token context" in n for n in p.notes)
+    for b in p.buckets:
+        lo, hi = (int(x) for x in b.isl.split("-"))
+        assert hi <= 32768

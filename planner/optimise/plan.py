@@ -9,7 +9,7 @@ is feasible, which constraint blocks it and the smallest change that would not.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -231,6 +231,7 @@ class Prepared:
     rejected: tuple[Rejection, ...]
     accelerators: tuple[str, ...]
     solve_kw: dict[str, Any]
+    notes: tuple[str, ...] = ()
 
 
 def _coerce(sc: Scenario | str | dict) -> Scenario:
@@ -254,7 +255,7 @@ def prepare(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=No
     first = _accelerators(sc, hw)
     dep = deployment(model, first[0], precision=sc.precision, kv_dtype=sc.kv_dtype, engine=profile, hardware_db=hw)
     prec: Precision = dep.prec
-    buckets = bucketize(sc.workload, sc.n_isl, sc.n_osl)
+    buckets, notes = _fit_context(bucketize(sc.workload, sc.n_isl, sc.n_osl), model.max_context)
     roles = {"auto": ("colocated", "prefill", "decode"), "off": ("colocated",), "only": ("prefill", "decode")}
     cand_list, rejected = build_candidates(model, first, prec, profile, list(buckets), sc.slo, sc.workload.arrival_cv,
                                            sc.target_utilisation, sc.tp_options, sc.pp_options,
@@ -262,7 +263,28 @@ def prepare(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=No
     kw = dict(objective=sc.objective, availability=_availability(sc, hw), budget=sc.budget_per_hour,
               spare=sc.spare_instances, time_limit_s=sc.time_limit_s)
     return Prepared(sc, model.id, buckets, tuple(b.rate_rps for b in buckets), tuple(cand_list), tuple(rejected),
-                    tuple(a.id for a in first), kw)
+                    tuple(a.id for a in first), kw, tuple(notes))
+
+
+def _fit_context(buckets: Buckets, max_context: int) -> tuple[Buckets, list[str]]:
+    """Requests longer than the model's context cannot be served as they are: plan them as truncated
+    to the context (prompt cut to leave room for the answer) and say how many there are."""
+    if not max_context:
+        return buckets, []
+    out, over = [], 0.0
+    for b in buckets:
+        if b.isl_hi + b.osl_hi <= max_context:
+            out.append(b)
+            continue
+        over += b.share
+        room = max(max_context - int(b.osl_mean), 1)
+        out.append(replace(b, isl_hi=min(b.isl_hi, room), isl_lo=min(b.isl_lo, room),
+                           isl_mean=min(b.isl_mean, room), isl_p90=min(b.isl_p90, room)))
+    if not over:
+        return buckets, []
+    note = (f"{100 * over:.1f}% of requests fall in buckets reaching past the model's {max_context:,}-token context; "
+            f"they are planned as truncated to it")
+    return replace(buckets, buckets=tuple(out)), [note]
 
 
 def cost_at(prep: Prepared, rate_scale: float = 1.0, allow=None) -> float | None:
@@ -312,7 +334,7 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
     total_tps = sum(b.rate_rps * (b.isl_mean + b.osl_mean) for b in buckets)
     reports = _bucket_reports(cands, sol, buckets, sc.slo.percentile, sc.target_utilisation)
     alts = _alternatives(sc, cand_list, rates, kw, cost, first_ids, rejected, sol) if alternatives else []
-    notes = []
+    notes = list(prep.notes)
     if sol.status == "feasible":
         notes.append(f"solver stopped at its {sc.time_limit_s:g} s limit: best plan found, not proven optimal")
     if sc.spare_instances:
