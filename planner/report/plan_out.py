@@ -22,7 +22,8 @@ def render(plan: Plan, console: Console) -> None:
     for col in ("accelerator", "role", "TP", "PP", "EP", "instances", "GPUs", "$/hour", "utilisation", "buckets"):
         t.add_column(col, justify="left" if col in ("accelerator", "role", "buckets") else "right")
     for g in plan.groups:
-        t.add_row(g.gpu, g.role, str(g.tp), str(g.pp), str(g.ep), str(g.instances), str(g.gpus),
+        t.add_row(g.gpu, g.role, f"{g.tp}{' DPA' if g.dp_attn else ''}", str(g.pp), str(g.ep), str(g.instances),
+                  str(g.gpus),
                   f"{g.cost_per_hour:,.2f}", f"{100 * g.utilisation:.0f}%",
                   ", ".join(f"{b}:{100 * s:.0f}%" for b, s in g.bucket_shares.items()))
     console.print(t)
