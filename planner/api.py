@@ -54,6 +54,10 @@ def deployment(model: str | ModelArch, gpu: str | Accelerator, tp: int = 1, pp: 
                      activations="fp16" if precision == "fp16" else "bf16")
     prec.gemm_dtype(set(acc.peak_flops))
     prof = engine if isinstance(engine, Profile) else load_profile(engine)
+    if prof.engine == "trtllm" and acc.vendor != "NVIDIA":
+        from planner.errors import PlannerError
+
+        raise PlannerError(f"engine: TensorRT-LLM runs on NVIDIA GPUs only, not on {acc.id}; use vllm or sglang")
     return Deployment(m, acc, par, prec, prof)
 
 

@@ -180,7 +180,8 @@ def attention_ops(model: ModelArch, prec: Precision, shape: StepShape, t: int, l
 
 
 def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape, gemm_dtype: str,
-              attn_dtype: str, first_stage: bool = True, last_stage: bool = True) -> list[Op]:
+              attn_dtype: str, first_stage: bool = True, last_stage: bool = True,
+              half_dtype: str = "bf16") -> list[Op]:
     """Operators one GPU runs for ``shape`` in one pipeline stage (layers/pp of the model)."""
     t = par.tp
     h = model.hidden
@@ -208,7 +209,7 @@ def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape
     moe_layers = model.n_moe_layers * frac
     if moe_layers:
         E, k, f = model.n_experts, model.top_k, model.moe_intermediate
-        ops.append(_gemm("router", T, h, E, moe_layers, prec, gemm_dtype, weight_bytes=a))
+        ops.append(_gemm("router", T, h, E, moe_layers, prec, half_dtype, weight_bytes=a))
         touched = expected_experts_touched(E, k, T)
         per_gpu_touched = touched / par.ep
         assignments = T * k
@@ -243,7 +244,7 @@ def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape
         ops.append(Op("tp_all_reduce", "comm", 0.0, 0.0, gemm_dtype, launches=2 * layers,
                       comm_bytes=T * h * a, group=t, collective="all_reduce"))
     if last_stage and anywhere(shape.logit_seqs > 0):
-        ops.append(_gemm("lm_head", shape.logit_seqs, h, model.vocab / t, 1, prec, gemm_dtype, weight_bytes=a))
+        ops.append(_gemm("lm_head", shape.logit_seqs, h, model.vocab / t, 1, prec, half_dtype, weight_bytes=a))
     if par.pp > 1:
         ops.append(Op("pp_handoff", "comm", 0.0, 0.0, gemm_dtype, launches=1,
                       comm_bytes=T * h * a, group=2, collective="p2p"))

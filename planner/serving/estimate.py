@@ -221,23 +221,27 @@ def _closed_loop(inst: InstanceModel, n: int, pcts: tuple[float, ...], notes: li
         notes.append(f"concurrency {n} exceeds the {inst.concurrency_bound.replace('_', ' ')} cap of "
                      f"{inst.max_concurrency:.0f}; the rest queue")
     tpot = inst.step_s(n_eff)
+    decode_s = max(O - 1, 0) * tpot
     ttft, _ = inst.ttft(0.0, n_eff, pcts, ca2=0.0)
-    rate = n_eff / (ttft["mean"] + max(O - 1, 0) * tpot)
-    for _ in range(20):
+    top = inst.max_rps * 0.999
+    rate = min(n_eff / (ttft["mean"] + decode_s), top)
+    for _ in range(40):
         ttft, rho = inst.ttft(rate, n_eff, pcts, ca2=0.0)
-        if rho >= 1:
-            ttft = {k: v for k, v in ttft.items()}
-        new = n_eff / (min(ttft["mean"], 1e9) + max(O - 1, 0) * tpot)
+        new = min(n_eff / (ttft["mean"] + decode_s), top) if rho < 1 else top
         if abs(new - rate) < 1e-6 * rate:
-            rate = new
             break
         rate = 0.5 * (rate + new)
+    # At the cap the clients queue for the instance: Little's law N = λ·(TTFT + (O−1)·TPOT) gives the
+    # mean TTFT; keep the queueing model's spread around it.
+    little = n_eff / rate - decode_s
+    if little > ttft["mean"]:
+        shift = little - ttft["mean"]
+        ttft = {k: v + shift for k, v in ttft.items()}
     # wait behind the prompts of the same burst: uniform between none and twice the mean
     burst = inst.dep.eff.closed_loop_burst * max(n_eff - 1.0, 0.0) * inst.prefill_alone_s()
     ttft = {k: v + (burst if k == "mean" else 2.0 * float(k[1:]) / 100.0 * burst) for k, v in ttft.items()}
-    if n > n_eff:  # requests beyond the cap wait for a slot: one cycle per extra wave
-        cycle = ttft["mean"] + max(O - 1, 0) * tpot
-        extra = (math.ceil(n / n_eff) - 1) / 2.0 * cycle
+    if n > n_eff:  # clients beyond the cap wait for a slot: Little's law over all n clients
+        extra = (n - n_eff) / rate
         ttft = {k: v + extra for k, v in ttft.items()}
     tp = {"mean": tpot, **{f"p{p:g}": tpot for p in pcts}}
     return n_eff, rate, rate * O, ttft, tp, tpot

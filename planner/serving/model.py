@@ -254,14 +254,13 @@ class InstanceModel:
              ca2: float | None = None) -> tuple[dict[str, float], float]:
         """TTFT mean and percentiles at arrival rate λ with ``concurrency`` sequences decoding.
 
-        service = prompt step(s) + engine TTFT overhead; waiting = Kingman G/G/1 on the prefill
-        work, with utilisation ρ = max(λ/λ_max, λ·t_prefill_alone) (the GPU, or the share of it
-        prefills need); returns (ttft dict, ρ).
+        service = prompt step(s) + engine TTFT overhead; waiting = Kingman G/G/1 with the prompt's
+        prefill time as service and the instance's utilisation ρ = λ/λ_max; returns (ttft dict, ρ).
         """
         eff = self.dep.eff
         ca2 = self.arrival_cv**2 if ca2 is None else ca2
         alone = self.prefill_alone_s()
-        rho = max(rate_rps / self.max_rps if self.max_rps else math.inf, rate_rps * alone)
+        rho = rate_rps / self.max_rps if self.max_rps else math.inf
         if self.role == "prefill":
             rho = rate_rps / self.max_rps if self.max_rps else math.inf
             alone = float(self.prefill_batch_service_s(np.asarray([rate_rps]))[0])
@@ -347,8 +346,6 @@ class InstanceModel:
             tpot = self.step_s(conc)
             rps = conc / (O * tpot)
             rho = rps / self.max_rps
-            if self.role == "colocated":  # prefills share the GPU with the decodes
-                rho = np.maximum(rho, rps * alone)
             service = self.prompt_step_vec_s(conc, tail_isl)
         service = service + eff.ttft_overhead_s + extra_ttft_s
         with np.errstate(divide="ignore", invalid="ignore"):
