@@ -32,7 +32,7 @@ KERNEL_FACTORS = ("gemm_eff_max", "gemm_m_half", "attn_eff_max", "attn_m_half", 
 _BOUNDS = {
     "gemm_eff_max": (0.2, 1.0), "gemm_m_half": (0.0, 4096.0), "attn_eff_max": (0.1, 1.0),
     "attn_m_half": (0.0, 8192.0), "fp8_eff_scale": (0.3, 1.0), "fp4_eff_scale": (0.2, 1.0),
-    "mem_eff_max": (0.3, 1.0), "mem_bytes_half": (0.0, 1e9),
+    "mem_eff_max": (0.3, 0.95), "mem_bytes_half": (0.0, 1e9),
     "launch_s": (0.0, 1e-4), "comm_eff": (0.1, 1.0), "comm_latency_s": (0.0, 2e-4),
 }
 _SCALE = {"gemm_m_half": 100.0, "attn_m_half": 1000.0, "mem_bytes_half": 1e6, "launch_s": 1e-6,

@@ -13,7 +13,7 @@ does not fit at PP = 1 with the largest TP; EP only at 1 or the full TP.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from planner.api import Deployment
 from planner.dtypes import Precision
@@ -136,6 +136,10 @@ def build_candidates(model: ModelArch, accs: list[Accelerator], prec: Precision,
                 for b in buckets:
                     size = bucket_size(b, slo.percentile)
                     inst = InstanceModel(dep, role, size, arrival_cv=arrival_cv, _cache=memo)
+                    if inst.fits and inst.max_rps > 0:  # the bucket's stream needs at least this many instances
+                        pool = int(min(64, max(1, b.rate_rps // inst.max_rps)))
+                        if pool > 1:
+                            inst = replace(inst, pool=pool)
                     extra = size.tail_isl * kv_tok / link if role == "prefill" else 0.0
                     rps, bind = inst.goodput(slo.ttft_s, slo.tpot_s, slo.percentile, extra_ttft_s=extra)
                     if role in ("prefill", "decode") and rps > 0:

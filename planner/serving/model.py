@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+from scipy.stats import binom, norm
 
 from planner.api import Deployment
 from planner.perf.memory import MemoryPlan, memory_plan
 from planner.perf.shape import decode_shape, prefill_shape, prompt_share_shape
 from planner.perf.step import step_time
-from planner.serving.queueing import kingman_mean_wait_s, wait_quantile_s
+from planner.serving.queueing import pool_wait_s
 
 ROLES = ("colocated", "prefill", "decode")
 
@@ -85,6 +86,8 @@ class InstanceModel:
     arrival_cv: float = 1.0
     grid_points: int = 24
     min_kv_tokens: int = 0
+    pool: int = 1
+    """Instances sharing the request stream behind one balancer (queueing as G/G/pool)."""
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
     """Step-time memo; instances of one deployment may share it (keys carry role and size)."""
 
@@ -125,34 +128,57 @@ class InstanceModel:
         return min(self.caps, key=lambda k: self.caps[k])
 
     # --- step times ---------------------------------------------------------------------
-    def step_s(self, concurrency):
-        """Step time at decode concurrency C (colocated: including the steady prefill share).
-        ``concurrency`` may be a numpy array (a whole capacity grid in one call)."""
+    def step_parts(self, concurrency):
+        """(pure-decode step time, time of a step that also carries a prompt chunk, share of steps
+        that carry one) at decode concurrency C; scalars or numpy arrays.
+
+        C/O prompts start per step, each in ⌈I/(budget − C)⌉ chunks. Steps that carry a chunk are
+        compute-heavier than pure-decode steps, and step time is convex in the tokens it holds (max
+        of a memory floor and linear compute), so the two kinds of step are timed apart (Jensen's
+        inequality). Decode-only instances have no chunk steps (share 0).
+        """
         vector = isinstance(concurrency, np.ndarray)
-        if not vector:
-            key = (self.role, self.size.isl, self.size.osl, round(float(concurrency), 6))
-            hit = self._cache.get(key)
-            if hit is not None:
-                return hit
+        key = None if vector else ("parts", self.role, self.size.isl, self.size.osl, round(float(concurrency), 6))
+        if key is not None and key in self._cache:
+            return self._cache[key]
         d = self.dep
         I, O = self.size.isl, self.size.osl
         decode = decode_shape(concurrency, I + O / 2.0)
         t_dec = step_time(d.model, d.acc, d.par, d.prec, decode, d.eff).step_s
-        t = t_dec
+        t_mix, share = t_dec, 0.0 * t_dec
         if self.role == "colocated":
-            # C/O prompts start per step, each in ⌈I/(budget − C)⌉ chunks. Steps that carry a chunk are
-            # compute-heavier than pure-decode steps, and step time is convex in the tokens it holds
-            # (max of a memory floor and linear compute), so average the two kinds of step instead
-            # of timing the average step (Jensen's inequality).
             chunks = np.ceil(I / np.maximum(d.eff.token_budget - concurrency, 1.0))
             share = np.minimum(1.0, concurrency / O * chunks)
             mixed = decode + prompt_share_shape(concurrency / O / share, I)
             t_mix = step_time(d.model, d.acc, d.par, d.prec, mixed, d.eff).step_s
-            t = share * t_mix + (1.0 - share) * t_dec
-        if not vector:
-            t = float(t)
-            self._cache[key] = t
-        return t
+        out = (t_dec, t_mix, share) if vector else (float(t_dec), float(t_mix), float(share))
+        if key is not None:
+            self._cache[key] = out
+        return out
+
+    def step_s(self, concurrency):
+        """Mean step time (= mean TPOT) at decode concurrency C: the share-weighted mix of the two
+        kinds of step. ``concurrency`` may be a numpy array (a whole capacity grid in one call)."""
+        t_dec, t_mix, share = self.step_parts(concurrency)
+        return share * t_mix + (1.0 - share) * t_dec
+
+    def tpot_quantile_s(self, concurrency, q: float):
+        """q-quantile of a request's TPOT from two sources of spread:
+
+        - the batch it decodes in: with random arrivals the number of running sequences fluctuates
+          around its mean C like a Poisson occupancy, C_q = C + z_q·c_a·√C (capped);
+        - colocated, the steps that also carry a prompt chunk: over its O decode steps their number
+          is Binomial(O, share), so TPOT_q = t_dec(C_q) + (t_mix(C_q) − t_dec(C_q))·X_q / O.
+        """
+        z = float(norm.ppf(q))
+        c_q = np.minimum(concurrency + z * self.arrival_cv * np.sqrt(concurrency), self.max_concurrency)
+        c_q = np.maximum(c_q, concurrency)
+        t_dec, t_mix, share = self.step_parts(c_q)
+        if self.role != "colocated":
+            return t_dec
+        n = max(int(round(self.size.osl)), 1)
+        x_q = binom.ppf(q, n, np.clip(share, 0.0, 1.0))
+        return t_dec + (t_mix - t_dec) * x_q / n
 
     def prefill_alone_s(self, isl: float | None = None) -> float:
         """Time to prefill one prompt on an idle instance, in budget-sized chunks."""
@@ -265,20 +291,19 @@ class InstanceModel:
             rho = rate_rps / self.max_rps if self.max_rps else math.inf
             alone = float(self.prefill_batch_service_s(np.asarray([rate_rps]))[0])
             service = alone + eff.ttft_overhead_s
-            mean_w = kingman_mean_wait_s(rho, alone, ca2, self.size.cs2)
-            out = {"mean": service + mean_w}
+            out = {"mean": service + pool_wait_s(rho, alone, self.pool, 0.5, ca2, self.size.cs2)[0]}
             for p in percentiles:
-                out[f"p{p:g}"] = service + wait_quantile_s(mean_w, rho, p / 100.0)
+                out[f"p{p:g}"] = service + pool_wait_s(rho, alone, self.pool, p / 100.0, ca2, self.size.cs2)[1]
             return out, rho
         service = self.prompt_step_s(concurrency) + eff.ttft_overhead_s
         tail_service = service
         if self.size.isl_tail and self.size.isl_tail > self.size.isl * 1.01:
             tail_service = self.prompt_step_s(concurrency, self.size.isl_tail) + eff.ttft_overhead_s
-        mean_w = kingman_mean_wait_s(rho, alone, ca2, self.size.cs2)
-        out = {"mean": service + mean_w}
+        out = {"mean": service + pool_wait_s(rho, alone, self.pool, 0.5, ca2, self.size.cs2)[0]}
         for p in percentiles:
             q = p / 100.0
-            out[f"p{p:g}"] = (tail_service if q > 0.5 else service) + wait_quantile_s(mean_w, rho, q)
+            wait_q = pool_wait_s(rho, alone, self.pool, q, ca2, self.size.cs2)[1]
+            out[f"p{p:g}"] = (tail_service if q > 0.5 else service) + wait_q
         return out, rho
 
     def latency(self, rate_rps: float, percentiles: tuple[float, ...] = (50.0, 90.0, 99.0)) -> Latency:
@@ -290,8 +315,11 @@ class InstanceModel:
             return Latency(rate_rps, math.inf, self.max_concurrency, inf, dict(inf), False)
         conc = 0.0 if self.role == "prefill" else pt.concurrency
         ttft, rho = self.ttft(rate_rps, conc, percentiles)
-        tpot = 0.0 if self.role == "prefill" else pt.tpot_s
-        tp = {"mean": tpot, **{f"p{p:g}": tpot for p in percentiles}}
+        if self.role == "prefill":
+            tp = {"mean": 0.0, **{f"p{p:g}": 0.0 for p in percentiles}}
+        else:
+            tp = {"mean": pt.tpot_s, **{f"p{p:g}": float(self.tpot_quantile_s(conc, p / 100.0))
+                                         for p in percentiles}}
         return Latency(rate_rps, rho, pt.concurrency, ttft, tp, rho < 1.0)
 
     def prefill_batch_service_s(self, rate_rps: np.ndarray) -> np.ndarray:
@@ -348,10 +376,10 @@ class InstanceModel:
             rho = rps / self.max_rps
             service = self.prompt_step_vec_s(conc, tail_isl)
         service = service + eff.ttft_overhead_s + extra_ttft_s
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mean_w = np.where(rho < 1, rho / (1 - rho) * (ca2 + cs2) / 2.0 * alone, np.inf)
-            wq = np.where(rho > 1 - q, mean_w / np.maximum(rho, 1e-30) * np.log(np.maximum(rho, 1e-30) / (1 - q)), 0.0)
-        ttft = service + np.where(rho < 1, wq, np.inf)
+        _, wq = pool_wait_s(rho, alone, self.pool, q, ca2, cs2)
+        ttft = service + wq
+        if self.role != "prefill":
+            tpot = self.tpot_quantile_s(conc, q)
         margins = {"capacity": 1.0 - rho}
         if ttft_limit_s is not None and self.role != "decode":
             margins["ttft"] = (ttft_limit_s - ttft) / ttft_limit_s

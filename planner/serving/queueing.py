@@ -10,14 +10,16 @@ for M/M/1, P(W > t) = ρ·exp(−ρ t / E[W]), so the q-quantile is
 
     W_q = E[W]/ρ · ln(ρ/(1−q))   when ρ > 1−q, else 0 (the request finds the server free).
 
-Each instance is its own queue: a load balancer spreads requests over instances (random
-splitting), so a pool of c instances is c G/G/1 queues rather than one M/G/c queue. That is
-conservative: a shared queue (join-shortest-queue) waits less at the same utilisation.
+A pool of c instances behind a least-outstanding-requests balancer behaves close to one queue
+with c servers: ``pool_wait_s`` applies Allen–Cunneen's G/G/c approximation (Erlang C scaled
+by (c_a² + c_s²)/2), which is Kingman's formula when c = 1.
 """
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 
 def kingman_mean_wait_s(rho: float, mean_service_s: float, ca2: float = 1.0, cs2: float = 0.0) -> float:
@@ -38,3 +40,33 @@ def wait_quantile_s(mean_wait_s: float, rho: float, q: float) -> float:
     if rho <= 1.0 - q:
         return 0.0
     return mean_wait_s / rho * math.log(rho / (1.0 - q))
+
+
+def erlang_c(servers: int, offered):
+    """Probability that an arrival waits in M/M/c with offered load a = λ/μ = c·ρ (Erlang C), by the
+    Erlang-B recursion B_k = a·B_{k−1}/(k + a·B_{k−1}), C = c·B_c/(c − a·(1 − B_c)); 1 when a ≥ c.
+    ``offered`` may be a numpy array."""
+    a = np.asarray(offered, dtype=float)
+    b = np.ones_like(a)
+    for k in range(1, servers + 1):
+        b = a * b / (k + a * b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = np.where(a < servers, servers * b / (servers - a * (1.0 - b)), 1.0)
+    return c if c.ndim else float(c)
+
+
+def pool_wait_s(rho, service_s, servers: int, q: float, ca2: float = 1.0, cs2: float = 0.0):
+    """(mean wait, q-quantile of the wait) for ``servers`` instances behind one queue (least-outstanding
+    balancing) at per-instance utilisation ρ: Allen–Cunneen E[W] = C(c, cρ)·E[S]/(c(1−ρ))·(c_a²+c_s²)/2
+    with the exponential tail P(W > t) = C·exp(−t·C/E[W]). With one server this is Kingman's formula and
+    ``wait_quantile_s``. Infinite at ρ ≥ 1. Scalars or numpy arrays."""
+    rho_a = np.asarray(rho, dtype=float)
+    c_wait = np.asarray(erlang_c(servers, servers * rho_a), dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(rho_a < 1, c_wait * service_s / (servers * (1.0 - rho_a)) * (ca2 + cs2) / 2.0, np.inf)
+        tail = np.where((c_wait > 1.0 - q) & (mean > 0),
+                        mean / np.maximum(c_wait, 1e-300) * np.log(np.maximum(c_wait, 1e-300) / (1.0 - q)), 0.0)
+        tail = np.where(rho_a < 1, tail, np.inf)
+    if mean.ndim == 0:
+        return float(mean), float(tail)
+    return mean, tail
