@@ -76,16 +76,17 @@ def serving_tables(calibration: Path) -> tuple[str, str, str, pd.DataFrame]:
 def sim_table() -> str:
     dep = deployment("llama-3.1-8b", "H100-SXM", engine="vllm")
     inst = InstanceModel(dep, "colocated", RequestSize(1024, 256))
-    lines = ["| load | rate (req/s) | TPOT analytic | TPOT simulated | TTFT p50 analytic | TTFT p50 sim | "
-             "TTFT p90 analytic | TTFT p90 sim |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| load | rate (req/s) | TPOT mean analytic | sim | TPOT p99 analytic | sim | TTFT p50 analytic | sim | "
+             "TTFT p90 analytic | sim |", "|---|---|---|---|---|---|---|---|---|---|"]
     over = dep.eff.ttft_overhead_s
     for load in (0.2, 0.5, 0.85):
         rate = load * inst.max_rps
-        lat = inst.latency(rate, (50.0, 90.0))
+        lat = inst.latency(rate, (50.0, 90.0, 99.0))
         n = 3000
         sim = simulate_colocated(dep, poisson_arrivals(rate, n, np.random.default_rng(1)), np.full(n, 1024),
                                  np.full(n, 256))
         lines.append(f"| {load:.2f} | {rate:.2f} | {1e3 * lat.tpot_s['mean']:.1f} ms | {1e3 * sim.tpot_s['mean']:.1f} ms "
+                     f"| {1e3 * lat.tpot_s['p99']:.1f} ms | {1e3 * sim.tpot_s['p99']:.1f} ms "
                      f"| {1e3 * (lat.ttft_s['p50'] - over):.0f} ms | {1e3 * sim.ttft_s['p50']:.0f} ms "
                      f"| {1e3 * (lat.ttft_s['p90'] - over):.0f} ms | {1e3 * sim.ttft_s['p90']:.0f} ms |")
     return "\n".join(lines)
@@ -130,8 +131,10 @@ rows are aiconfigurator's aggregated (colocated) runs at a fixed client concurre
 
 Llama-3.1-8B on one H100-SXM (vllm profile), 1024 input / 256 output tokens, Poisson arrivals,
 3,000 simulated requests; analytic TTFT without the per-request engine overhead, which the
-simulator does not model. TPOT agrees closely; the analytic TTFT tail is conservative (Kingman's
-approximation with whole-prompt service) and grows faster near saturation.
+simulator does not model. Mean TPOT agrees closely. The p99 TPOT (batch-size fluctuation plus
+the share of steps that carry a prompt chunk) is within ~10% up to 60% load and 15-50% low near
+saturation, where prefill queues make the simulated batches burstier. The analytic TTFT tail is
+conservative (Kingman's approximation with whole-prompt service) and grows faster near saturation.
 
 {sim_table()}
 

@@ -99,6 +99,8 @@ def test_analytic_agrees_with_simulation(load):
                              np.full(n, 256))
     overhead = DEP.eff.ttft_overhead_s  # per-request engine overhead the simulator does not model
     assert sim.tpot_s["mean"] == pytest.approx(lat.tpot_s["mean"], rel=0.15)
+    if load <= 0.5:  # p99 TPOT: batch fluctuation + prefill-chunk steps; within ~10% below saturation
+        assert sim.tpot_s["p99"] == pytest.approx(lat.tpot_s["p99"], rel=0.2)
     for key in ("p50", "p90"):
         ratio = (lat.ttft_s[key] - overhead) / sim.ttft_s[key]
         assert 0.4 < ratio < 2.5, (key, ratio)
