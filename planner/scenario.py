@@ -25,7 +25,7 @@ target_utilisation: 0.9                  # plan instances to run at most this bu
 objective: cost                          # cost | gpus | power
 disaggregation: auto                     # auto | off | only
 parallelism: {tp: [1, 2, 4, 8], pp: [1, 2]}
-solver: {time_limit_s: 60}
+solver: {time_limit_s: 60, gap: 0.002}   # stop within 0.2% of the proven optimum
 ```
 """
 
@@ -71,6 +71,7 @@ class Scenario:
     tp_options: tuple[int, ...] = (1, 2, 4, 8)
     pp_options: tuple[int, ...] = (1, 2)
     time_limit_s: float = 60.0
+    gap_rel: float = 0.002
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -89,6 +90,8 @@ class Scenario:
                 raise InputError(name, "a list of integers >= 1", list(opts))
         if not (self.time_limit_s > 0):
             raise InputError("solver.time_limit_s", "a positive number of seconds", self.time_limit_s)
+        if not (0 <= self.gap_rel < 0.5):
+            raise InputError("solver.gap", "a relative optimality gap in [0, 0.5), e.g. 0.002", self.gap_rel)
         if self.slo.ttft_s is None and self.slo.tpot_s is None:
             raise InputError("slo", "at least one of ttft_s or tpot_s")
 
@@ -182,7 +185,7 @@ def parse_scenario(raw: Any, where: str = "scenario", base: Path | None = None) 
     par = _mapping(raw.get("parallelism"), "parallelism", where)
     _check_keys(par, {"tp", "pp"}, where, "parallelism.")
     solver = _mapping(raw.get("solver"), "solver", where)
-    _check_keys(solver, {"time_limit_s"}, where, "solver.")
+    _check_keys(solver, {"time_limit_s", "gap"}, where, "solver.")
     accs = raw.get("accelerators")
     if accs is not None and (not isinstance(accs, list) or not accs or
                              not all(isinstance(a, str) and a.strip() for a in accs)):
@@ -219,7 +222,8 @@ def parse_scenario(raw: Any, where: str = "scenario", base: Path | None = None) 
         objective=str(raw.get("objective") or "cost"), disaggregation=str(raw.get("disaggregation") or "auto"),
         tp_options=ints(par.get("tp"), "parallelism.tp", (1, 2, 4, 8)),
         pp_options=ints(par.get("pp"), "parallelism.pp", (1, 2)),
-        time_limit_s=_num(solver, "time_limit_s", where, 60.0), name=str(raw.get("name") or ""),
+        time_limit_s=_num(solver, "time_limit_s", where, 60.0), gap_rel=_num(solver, "gap", where, 0.002),
+        name=str(raw.get("name") or ""),
     )
 
 

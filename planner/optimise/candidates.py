@@ -136,10 +136,11 @@ def build_candidates(model: ModelArch, accs: list[Accelerator], prec: Precision,
                 for b in buckets:
                     size = bucket_size(b, slo.percentile)
                     inst = InstanceModel(dep, role, size, arrival_cv=arrival_cv, _cache=memo)
-                    if inst.fits and inst.max_rps > 0:  # the bucket's stream needs at least this many instances
-                        pool = int(min(64, max(1, b.rate_rps // inst.max_rps)))
-                        if pool > 1:
-                            inst = replace(inst, pool=pool)
+                    # Queueing pool: carrying this bucket on this candidate takes at least ⌊λ_b/λ_max⌋
+                    # instances behind one balancer. Sized from the SLO-free throughput, so a looser SLO
+                    # can never shrink the pool and with it the capacity.
+                    if inst.fits and inst.max_rps > 0 and b.rate_rps >= 2 * inst.max_rps:
+                        inst = replace(inst, pool=int(min(64, b.rate_rps // inst.max_rps)))
                     extra = size.tail_isl * kv_tok / link if role == "prefill" else 0.0
                     rps, bind = inst.goodput(slo.ttft_s, slo.tpot_s, slo.percentile, extra_ttft_s=extra)
                     if role in ("prefill", "decode") and rps > 0:

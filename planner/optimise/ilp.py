@@ -17,6 +17,9 @@ Constraints
   availability   Σ_{c on type g} gpus_c·n_c ≤ A_g
   budget         Σ_c price_c·n_c ≤ B
 
+Before solving, candidates dominated by another of the same type and role (no more capacity in
+any bucket at no less price, GPUs or watts) are dropped; that cannot change the optimum.
+
 Linear load: an instance's busy share is the sum over buckets of rate / capacity, as if it
 time-shared between request sizes. This is exact for throughput-bound instances and safe
 for latency (each capacity already meets the SLO at that size alone); it is optimistic
@@ -66,6 +69,29 @@ class Solution:
         return max(0.0, (self.objective - self.lp_bound) / self.objective)
 
 
+def prune_dominated(cands: list[Candidate]) -> list[Candidate]:
+    """Drop a candidate when another of the same accelerator type and role has at least its capacity
+    in every bucket at no more price, GPUs and watts: any plan using it can swap in the other at no
+    extra cost on every objective and constraint (availability counts GPUs per type), so the optimum
+    is unchanged while the MILP shrinks."""
+    keep = []
+    for a in cands:
+        dominated = False
+        for b in cands:
+            if b is a or b.acc.id != a.acc.id or b.role != a.role:
+                continue
+            if (b.price_per_hour <= a.price_per_hour and b.gpus <= a.gpus and b.watts <= a.watts
+                    and all(cb >= ca for cb, ca in zip(b.capacity_rps, a.capacity_rps))):
+                strictly = (b.price_per_hour < a.price_per_hour or b.gpus < a.gpus
+                            or any(cb > ca for cb, ca in zip(b.capacity_rps, a.capacity_rps)))
+                if strictly or b.key < a.key:  # identical twins: keep one
+                    dominated = True
+                    break
+        if not dominated:
+            keep.append(a)
+    return keep
+
+
 def weight(c: Candidate, objective: str) -> float:
     if objective == "gpus":
         return c.gpus + 1e-6 * c.price_per_hour
@@ -74,29 +100,30 @@ def weight(c: Candidate, objective: str) -> float:
     return c.price_per_hour
 
 
-def _solver(time_limit_s: float) -> pulp.LpSolver:
+def _solver(time_limit_s: float, gap_rel: float = 0.0) -> pulp.LpSolver:
     if "HiGHS" in pulp.listSolvers(onlyAvailable=True):
-        return pulp.getSolver("HiGHS", msg=False, timeLimit=time_limit_s)
-    return pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s)
+        return pulp.getSolver("HiGHS", msg=False, timeLimit=time_limit_s, gapRel=gap_rel)
+    return pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap_rel)
 
 
 def solve(cands: list[Candidate], rates: list[float], *, objective: str = "cost",
           availability: dict[str, int] | None = None, budget: float | None = None, spare: int = 0,
           allow: Callable[[Candidate], bool] | None = None, time_limit_s: float = 60.0,
-          relax: bool = False) -> Solution:
+          relax: bool = False, gap_rel: float = 0.0) -> Solution:
     """Build and solve the ILP over the candidates ``allow`` admits (see the module docstring)."""
     with warnings.catch_warnings():  # PuLP 3.x announces its 4.0 API on every variable
         warnings.simplefilter("ignore", DeprecationWarning)
-        return _solve(cands, rates, objective, availability, budget, spare, allow, time_limit_s, relax)
+        return _solve(cands, rates, objective, availability, budget, spare, allow, time_limit_s, relax, gap_rel)
 
 
 def _solve(cands: list[Candidate], rates: list[float], objective: str, availability: dict[str, int] | None,
            budget: float | None, spare: int, allow: Callable[[Candidate], bool] | None, time_limit_s: float,
-           relax: bool) -> Solution:
+           relax: bool, gap_rel: float) -> Solution:
     t0 = time.perf_counter()
     cs = [c for c in cands if max(c.capacity_rps, default=0.0) > 0 and (allow is None or allow(c))]
     if len({c.key for c in cs}) != len(cs):
         raise ValueError("ilp.solve: candidate keys must be unique (one variable per candidate)")
+    cs = prune_dominated(cs)
     nb = len(rates)
     prob = pulp.LpProblem("capacity_plan", pulp.LpMinimize)
     cat = "Continuous" if relax else "Integer"
@@ -135,7 +162,7 @@ def _solve(cands: list[Candidate], rates: list[float], objective: str, availabil
     if not cs:
         return Solution("infeasible", None, solve_s=time.perf_counter() - t0)
     try:
-        prob.solve(_solver(time_limit_s))
+        prob.solve(_solver(time_limit_s, gap_rel))
     except Exception:  # noqa: BLE001 - a solver interface failing on extreme numbers: retry with CBC
         try:
             prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s))

@@ -261,7 +261,7 @@ def prepare(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=No
                                            sc.target_utilisation, sc.tp_options, sc.pp_options,
                                            roles[sc.disaggregation], progress=progress)
     kw = dict(objective=sc.objective, availability=_availability(sc, hw), budget=sc.budget_per_hour,
-              spare=sc.spare_instances, time_limit_s=sc.time_limit_s)
+              spare=sc.spare_instances, time_limit_s=sc.time_limit_s, gap_rel=sc.gap_rel)
     return Prepared(sc, model.id, buckets, tuple(b.rate_rps for b in buckets), tuple(cand_list), tuple(rejected),
                     tuple(a.id for a in first), kw, tuple(notes))
 
@@ -350,7 +350,7 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
         predicted={"ttft_s": worst_ttft, "tpot_s": worst_tpot, "percentile": sc.slo.percentile},
         slo=asdict(sc.slo), rate_rps=sc.workload.rate_rps, output_tokens_per_s=out_tps,
         binding=tuple(_binding(sc, cands, sol, avail)), alternatives=tuple(alts), rejected=tuple(rejected),
-        solve_s=sol.solve_s, gap=0.0 if sol.status == "optimal" else sol.gap,
+        solve_s=sol.solve_s, gap=sc.gap_rel if sol.status == "optimal" else sol.gap,
         candidates=sum(max(c.capacity_rps) > 0 for c in cand_list),
         notes=tuple(notes),
     )

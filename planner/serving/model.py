@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-from scipy.stats import binom, norm
+from scipy.special import ndtri
 
 from planner.api import Deployment
 from planner.perf.memory import MemoryPlan, memory_plan
@@ -162,6 +162,20 @@ class InstanceModel:
         t_dec, t_mix, share = self.step_parts(concurrency)
         return share * t_mix + (1.0 - share) * t_dec
 
+    def _tpot_tail(self, c_q, t_dec, t_mix, share, z: float):
+        """TPOT at batch c_q from its step parts, with the Binomial prompt-chunk term (see below)."""
+        if self.role != "colocated":
+            return t_dec
+        n = max(float(round(self.size.osl)), 1.0)
+        p = np.clip(share, 0.0, 1.0)
+        # Binomial(n, p) quantile by its normal approximation with continuity correction, within [0, n]
+        x_q = np.clip(np.ceil(n * p + z * np.sqrt(n * p * (1.0 - p)) - 0.5), 0.0, n)
+        return t_dec + (t_mix - t_dec) * x_q / n
+
+    def _batch_quantile(self, concurrency, z: float):
+        c_q = np.minimum(concurrency + z * self.arrival_cv * np.sqrt(concurrency), self.max_concurrency)
+        return np.maximum(c_q, concurrency)
+
     def tpot_quantile_s(self, concurrency, q: float):
         """q-quantile of a request's TPOT from two sources of spread:
 
@@ -170,15 +184,9 @@ class InstanceModel:
         - colocated, the steps that also carry a prompt chunk: over its O decode steps their number
           is Binomial(O, share), so TPOT_q = t_dec(C_q) + (t_mix(C_q) − t_dec(C_q))·X_q / O.
         """
-        z = float(norm.ppf(q))
-        c_q = np.minimum(concurrency + z * self.arrival_cv * np.sqrt(concurrency), self.max_concurrency)
-        c_q = np.maximum(c_q, concurrency)
-        t_dec, t_mix, share = self.step_parts(c_q)
-        if self.role != "colocated":
-            return t_dec
-        n = max(int(round(self.size.osl)), 1)
-        x_q = binom.ppf(q, n, np.clip(share, 0.0, 1.0))
-        return t_dec + (t_mix - t_dec) * x_q / n
+        z = float(ndtri(q))
+        c_q = self._batch_quantile(concurrency, z)
+        return self._tpot_tail(c_q, *self.step_parts(c_q), z)
 
     def prefill_alone_s(self, isl: float | None = None) -> float:
         """Time to prefill one prompt on an idle instance, in budget-sized chunks."""
@@ -371,15 +379,20 @@ class InstanceModel:
             tpot = np.zeros_like(rps)
         else:
             conc = np.unique(np.geomspace(min(1.0, self.max_concurrency), self.max_concurrency, points))
-            tpot = self.step_s(conc)
+            parts = self.step_parts(conc)
+            t_dec, t_mix, share = parts
+            tpot = share * t_mix + (1.0 - share) * t_dec
             rps = conc / (O * tpot)
             rho = rps / self.max_rps
             service = self.prompt_step_vec_s(conc, tail_isl)
         service = service + eff.ttft_overhead_s + extra_ttft_s
         _, wq = pool_wait_s(rho, alone, self.pool, q, ca2, cs2)
         ttft = service + wq
-        if self.role != "prefill":
-            tpot = self.tpot_quantile_s(conc, q)
+        if self.role != "prefill":  # TPOT at the percentile, its step parts interpolated on the grid
+            z = float(ndtri(q))
+            c_q = self._batch_quantile(conc, z)
+            interp = [np.interp(c_q, conc, np.broadcast_to(x, conc.shape)) for x in parts]
+            tpot = self._tpot_tail(c_q, *interp, z)
         margins = {"capacity": 1.0 - rho}
         if ttft_limit_s is not None and self.role != "decode":
             margins["ttft"] = (ttft_limit_s - ttft) / ttft_limit_s
