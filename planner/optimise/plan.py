@@ -309,7 +309,6 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
     avail = prep.solve_kw["availability"]
     kw = prep.solve_kw
     model_id = prep.model_id
-    first_ids = list(prep.accelerators)
     if not any(max(c.capacity_rps) > 0 for c in cand_list):
         raise InfeasibleError(_no_candidates(sc, rejected, cand_list, buckets))
     floor = 0.0  # fewest instances any plan needs: each bucket on its highest-capacity candidate
@@ -321,7 +320,19 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
         best = sum(rates) / floor * 1e6
         raise InfeasibleError(f"rate: {sc.workload.rate_rps:.3g} req/s would need more than a million instances; "
                               f"plan for at most about {best:.3g} req/s, or split the traffic across scenarios")
-    sol = solve(cand_list, rates, **kw)
+    # The recommendation and the alternatives are independent MILPs: solve them two at a time
+    # (the in-process HiGHS solver releases the GIL for most of its run).
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = _alternative_jobs(cand_list) if alternatives else []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        main_f = pool.submit(solve, cand_list, rates, **kw)
+        alt_fs = [(name, pool.submit(solve, cand_list, rates, allow=allow, **kw)) for name, allow in jobs]
+        sol = main_f.result()
+        if not sol.ok:
+            for _, f in alt_fs:
+                f.cancel()
+        alt_sols = [(name, f.result()) for name, f in alt_fs if not f.cancelled()] if sol.ok else []
     if not sol.ok:
         raise InfeasibleError(_explain(sc, cand_list, rates, kw, buckets))
     if sol.status != "optimal":  # bound the gap of a time-limited solve by the LP relaxation
@@ -333,7 +344,7 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
     out_tps = _output_rate(buckets)
     total_tps = sum(b.rate_rps * (b.isl_mean + b.osl_mean) for b in buckets)
     reports = _bucket_reports(cands, sol, buckets, sc.slo.percentile, sc.target_utilisation)
-    alts = _alternatives(sc, cand_list, rates, kw, cost, first_ids, rejected, sol) if alternatives else []
+    alts = _alternatives(cand_list, alt_sols, cost, rejected, sol) if alternatives else []
     notes = list(prep.notes)
     if sol.status == "feasible":
         notes.append(f"solver stopped at its {sc.time_limit_s:g} s limit: best plan found, not proven optimal")
@@ -356,13 +367,19 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
     )
 
 
-def _alternatives(sc: Scenario, cands: list[Candidate], rates: list[float], kw: dict, best: float,
-                  acc_ids: list[str], rejected: list[Rejection], main: Solution) -> list[Alternative]:
+def _alternative_jobs(cands: list[Candidate]) -> list[tuple[str, Any]]:
+    """Restrictions to solve beside the recommendation: roles, then each accelerator alone."""
+    acc_list = sorted({c.acc.id for c in cands if max(c.capacity_rps) > 0})
+    jobs: list[tuple[str, Any]] = [("colocated only", lambda c: c.role == "colocated"),
+                                   ("disaggregated only", lambda c: c.role != "colocated")]
+    return jobs + [(f"only {a}", lambda c, a=a: c.acc.id == a) for a in acc_list]
+
+
+def _alternatives(cands: list[Candidate], solved: list[tuple[str, Solution]], best: float,
+                  rejected: list[Rejection], main: Solution) -> list[Alternative]:
     by_key = {c.key: c for c in cands}
 
-    def run(job: tuple[str, Any]) -> Alternative:
-        name, allow = job
-        s = solve(cands, rates, allow=allow, **kw)
+    def describe(name: str, s: Solution) -> Alternative:
         if not s.ok:
             return Alternative(name, "infeasible", None, None, None, "no plan meets the SLO within the limits")
         cost = sum(by_key[k].price_per_hour * n for k, n in s.counts.items())
@@ -370,15 +387,7 @@ def _alternatives(sc: Scenario, cands: list[Candidate], rates: list[float], kw: 
         delta = 100.0 * (cost - best) / best if best else 0.0
         return Alternative(name, s.status, cost, delta, gpus, f"{delta:+.1f}% vs the recommendation")
 
-    acc_list = sorted({c.acc.id for c in cands if max(c.capacity_rps) > 0})
-    jobs = [("colocated only", lambda c: c.role == "colocated"),
-            ("disaggregated only", lambda c: c.role != "colocated")]
-    jobs += [(f"only {a}", lambda c, a=a: c.acc.id == a) for a in acc_list]
-    # independent MILPs: the in-process HiGHS solver releases the GIL, so two threads use both cores
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(run, jobs))
+    results = [describe(name, s) for name, s in solved]
     out, singles = results[:2], results[2:]
     used = {by_key[k].acc.id for k in main.counts}
     feasible = [a for a in singles if a.cost_per_hour is not None]

@@ -365,7 +365,16 @@ class InstanceModel:
         q = percentile / 100.0
         eff = self.dep.eff
         O = self.size.osl
-        if not self.fits or self.max_rps <= 0:
+        if not self.fits or not self.serviceable:
+            return 0.0, "memory"
+        if self.role != "prefill":
+            conc = np.unique(np.geomspace(min(1.0, self.max_concurrency), self.max_concurrency, points))
+            parts = self.step_parts(conc)
+            if "max_rps" not in self.__dict__:  # the grid ends at the cap, where throughput peaks
+                t_dec, t_mix, share = parts
+                top = share[-1] * t_mix[-1] + (1.0 - share[-1]) * t_dec[-1]
+                self.__dict__["max_rps"] = float(conc[-1] / (O * top))
+        if self.max_rps <= 0:
             return 0.0, "memory"
         ca2, cs2 = self.arrival_cv**2, self.size.cs2
         alone = self.prefill_alone_s()
@@ -378,8 +387,6 @@ class InstanceModel:
             service = alone * max(tail, 1.0)
             tpot = np.zeros_like(rps)
         else:
-            conc = np.unique(np.geomspace(min(1.0, self.max_concurrency), self.max_concurrency, points))
-            parts = self.step_parts(conc)
             t_dec, t_mix, share = parts
             tpot = share * t_mix + (1.0 - share) * t_dec
             rps = conc / (O * tpot)
