@@ -261,3 +261,15 @@ def test_requests_past_the_context_are_flagged():
     for b in p.buckets:
         lo, hi = (int(x) for x in b.isl.split("-"))
         assert hi <= 32768
+
+
+def test_cost_never_falls_along_a_rate_sweep():
+    """The queueing pool grows with the rate, which must not make a higher rate cheaper."""
+    prev = 0.0
+    for rate in (1, 4, 9, 16, 25, 40, 60, 90):
+        c = cost(scen(model="llama-3.1-70b", precision="fp8", accelerators=["H100-SXM", "A100-SXM-80GB"],
+                      workload={"rate_rps": rate, "input": "lognormal:mean=2000,p99=9000",
+                                "output": "lognormal:mean=300,p99=1500"},
+                      parallelism={"tp": [1, 2, 4, 8], "pp": [1]}))
+        assert c >= prev - 1e-9, (rate, c, prev)
+        prev = c
