@@ -26,6 +26,7 @@ objective: cost                          # cost | gpus | power
 disaggregation: auto                     # auto | off | only
 parallelism: {tp: [1, 2, 4, 8], pp: [1, 2]}
 solver: {time_limit_s: 60, gap: 0.002}   # stop within 0.2% of the proven optimum
+queueing: {pool: 1}   # instances behind one least-outstanding balancer for the TTFT tail (1 = each queues alone)
 ```
 """
 
@@ -45,7 +46,7 @@ OBJECTIVES = ("cost", "gpus", "power")
 DISAGG = ("auto", "off", "only")
 _TOP_KEYS = {"model", "precision", "kv_dtype", "engine", "workload", "buckets", "slo", "accelerators", "prices",
              "availability", "budget_per_hour", "redundancy", "target_utilisation", "objective", "disaggregation",
-             "parallelism", "solver", "name", "description"}
+             "parallelism", "solver", "queueing", "name", "description"}
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Scenario:
     pp_options: tuple[int, ...] = (1, 2)
     time_limit_s: float = 60.0
     gap_rel: float = 0.002
+    queue_pool: int = 1
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -90,6 +92,8 @@ class Scenario:
                 raise InputError(name, "a list of integers >= 1", list(opts))
         if not (self.time_limit_s > 0):
             raise InputError("solver.time_limit_s", "a positive number of seconds", self.time_limit_s)
+        if isinstance(self.queue_pool, bool) or not isinstance(self.queue_pool, int) or not 1 <= self.queue_pool <= 256:
+            raise InputError("queueing.pool", "a whole number of instances in 1..256", self.queue_pool)
         if not (0 <= self.gap_rel < 0.5):
             raise InputError("solver.gap", "a relative optimality gap in [0, 0.5), e.g. 0.002", self.gap_rel)
         if self.slo.ttft_s is None and self.slo.tpot_s is None:
@@ -184,6 +188,8 @@ def parse_scenario(raw: Any, where: str = "scenario", base: Path | None = None) 
     _check_keys(red, {"spare_instances"}, where, "redundancy.")
     par = _mapping(raw.get("parallelism"), "parallelism", where)
     _check_keys(par, {"tp", "pp"}, where, "parallelism.")
+    queueing = _mapping(raw.get("queueing"), "queueing", where)
+    _check_keys(queueing, {"pool"}, where, "queueing.")
     solver = _mapping(raw.get("solver"), "solver", where)
     _check_keys(solver, {"time_limit_s", "gap"}, where, "solver.")
     accs = raw.get("accelerators")
@@ -223,6 +229,7 @@ def parse_scenario(raw: Any, where: str = "scenario", base: Path | None = None) 
         tp_options=ints(par.get("tp"), "parallelism.tp", (1, 2, 4, 8)),
         pp_options=ints(par.get("pp"), "parallelism.pp", (1, 2)),
         time_limit_s=_num(solver, "time_limit_s", where, 60.0), gap_rel=_num(solver, "gap", where, 0.002),
+        queue_pool=_num(queueing, "pool", where, 1, integer=True),
         name=str(raw.get("name") or ""),
     )
 

@@ -13,7 +13,7 @@ does not fit at PP = 1 with the largest TP; EP only at 1 or the full TP.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from planner.api import Deployment
 from planner.dtypes import Precision
@@ -91,7 +91,7 @@ def parallel_options(model: ModelArch, acc: Accelerator, tp_options: tuple[int, 
 def build_candidates(model: ModelArch, accs: list[Accelerator], prec: Precision, profile: Profile,
                      buckets: list[Bucket], slo: SLO, arrival_cv: float, target_utilisation: float,
                      tp_options: tuple[int, ...], pp_options: tuple[int, ...], roles: tuple[str, ...] = ROLES,
-                     progress=None) -> tuple[list[Candidate], list[Rejection]]:
+                     progress=None, pool: int = 1) -> tuple[list[Candidate], list[Rejection]]:
     """Every fitting candidate with its per-bucket capacity, and a reason for each accelerator that has none."""
     cands: list[Candidate] = []
     rejections: list[Rejection] = []
@@ -135,12 +135,9 @@ def build_candidates(model: ModelArch, accs: list[Accelerator], prec: Precision,
                 link = acc.scaleout_bw_bytes_per_s * par.gpus
                 for b in buckets:
                     size = bucket_size(b, slo.percentile)
-                    inst = InstanceModel(dep, role, size, arrival_cv=arrival_cv, _cache=memo)
-                    # Queueing pool: carrying this bucket on this candidate takes at least ⌊λ_b/λ_max⌋
-                    # instances behind one balancer. Sized from the SLO-free throughput, so a looser SLO
-                    # can never shrink the pool and with it the capacity.
-                    if inst.fits and inst.max_rps > 0 and b.rate_rps >= 2 * inst.max_rps:
-                        inst = replace(inst, pool=int(min(64, b.rate_rps // inst.max_rps)))
+                    # queueing pool: instances behind one least-outstanding balancer, as the scenario
+                    # states it (fixed, so more rate or a looser SLO can never lower the cost)
+                    inst = InstanceModel(dep, role, size, arrival_cv=arrival_cv, _cache=memo, pool=pool)
                     extra = size.tail_isl * kv_tok / link if role == "prefill" else 0.0
                     rps, bind = inst.goodput(slo.ttft_s, slo.tpot_s, slo.percentile, extra_ttft_s=extra)
                     if role in ("prefill", "decode") and rps > 0:

@@ -259,7 +259,7 @@ def prepare(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=No
     roles = {"auto": ("colocated", "prefill", "decode"), "off": ("colocated",), "only": ("prefill", "decode")}
     cand_list, rejected = build_candidates(model, first, prec, profile, list(buckets), sc.slo, sc.workload.arrival_cv,
                                            sc.target_utilisation, sc.tp_options, sc.pp_options,
-                                           roles[sc.disaggregation], progress=progress)
+                                           roles[sc.disaggregation], progress=progress, pool=sc.queue_pool)
     kw = dict(objective=sc.objective, availability=_availability(sc, hw), budget=sc.budget_per_hour,
               spare=sc.spare_instances, time_limit_s=sc.time_limit_s, gap_rel=sc.gap_rel)
     return Prepared(sc, model.id, buckets, tuple(b.rate_rps for b in buckets), tuple(cand_list), tuple(rejected),
@@ -350,6 +350,12 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
         notes.append(f"solver stopped at its {sc.time_limit_s:g} s limit: best plan found, not proven optimal")
     if sc.spare_instances:
         notes.append(f"each group keeps {sc.spare_instances} spare instance(s) (N+{sc.spare_instances})")
+    binding = _binding(sc, cands, sol, avail)
+    if sc.queue_pool == 1 and "per-instance limit: TTFT SLO" in binding:
+        total = sum(g.instances for g in groups)
+        notes.append(f"TTFT binds and the queueing assumes each instance queues alone (queueing.pool: 1); with "
+                     f"{total} instances behind a least-outstanding balancer, set queueing.pool to about that "
+                     f"for a less conservative plan")
     worst_ttft = max((r.ttft_s for r in reports), default=0.0)
     worst_tpot = max((r.tpot_s for r in reports), default=0.0)
     return Plan(
@@ -360,7 +366,7 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
         buckets=tuple(reports),
         predicted={"ttft_s": worst_ttft, "tpot_s": worst_tpot, "percentile": sc.slo.percentile},
         slo=asdict(sc.slo), rate_rps=sc.workload.rate_rps, output_tokens_per_s=out_tps,
-        binding=tuple(_binding(sc, cands, sol, avail)), alternatives=tuple(alts), rejected=tuple(rejected),
+        binding=tuple(binding), alternatives=tuple(alts), rejected=tuple(rejected),
         solve_s=sol.solve_s, gap=sc.gap_rel if sol.status == "optimal" else sol.gap,
         candidates=sum(max(c.capacity_rps) > 0 for c in cand_list),
         notes=tuple(notes),
