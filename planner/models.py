@@ -17,7 +17,6 @@ KV bytes per token (whole model, one copy): MHA/GQA ``2·L·n_kv·d·b``; MLA ``
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -409,7 +408,3 @@ def default_models() -> ModelDB:
 def get_model(name: str | ModelArch, db: ModelDB | None = None) -> ModelArch:
     """Resolve a model by name/alias/HF id, or load a local config.json path."""
     return (db or default_models()).get(name)
-
-
-def dumps(model: ModelArch) -> str:
-    return json.dumps(model.to_dict(), indent=2)

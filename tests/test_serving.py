@@ -14,7 +14,7 @@ from planner.api import deployment
 from planner.errors import InputError, PlannerError
 from planner.serving.estimate import estimate
 from planner.serving.model import InstanceModel, RequestSize
-from planner.serving.queueing import kingman_mean_wait_s, wait_quantile_s
+from planner.serving.queueing import erlang_c, pool_wait_s
 from planner.serving.simulate import poisson_arrivals, simulate_colocated
 from planner.workload import SLO
 
@@ -23,9 +23,13 @@ DEP = deployment("llama-3.1-8b", "H100-SXM", engine="vllm")
 
 def test_queueing_formulas_hand_worked():
     # M/M/1 at rho 0.5 with E[S]=1: E[W] = rho/(1-rho)*E[S] = 1; P(W>t)=0.5 exp(-0.5 t)
-    assert kingman_mean_wait_s(0.5, 1.0, 1.0, 1.0) == pytest.approx(1.0)
-    assert wait_quantile_s(1.0, 0.5, 0.99) == pytest.approx(2 * math.log(50))
-    assert wait_quantile_s(1.0, 0.5, 0.4) == 0.0
+    mean, p99 = pool_wait_s(0.5, 1.0, 1, 0.99, 1.0, 1.0)
+    assert mean == pytest.approx(1.0)
+    assert p99 == pytest.approx(2 * math.log(50))
+    assert pool_wait_s(0.5, 1.0, 1, 0.4, 1.0, 1.0)[1] == 0.0
+    # Erlang C, c=2, a=1: P(wait) = 1/3; a pool waits less than one server at the same utilisation
+    assert erlang_c(2, 1.0) == pytest.approx(1 / 3)
+    assert pool_wait_s(0.5, 1.0, 4, 0.99)[1] < pool_wait_s(0.5, 1.0, 1, 0.99)[1]
 
 
 def test_kv_capacity_caps_concurrency_hand_worked():

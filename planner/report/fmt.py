@@ -30,7 +30,3 @@ def seconds(value: float | None) -> str:
     if value < 1:
         return f"{value * 1e3:.2f} ms"
     return f"{value:.2f} s"
-
-
-def money(value: float) -> str:
-    return f"${value:,.2f}"

@@ -44,6 +44,17 @@ def _save(fig, path: Path) -> None:
     write_atomic(path, buf.getvalue())
 
 
+def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str, plt) -> None:
+    """Labels, grid and legend, then an atomic save."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    plt.close(fig)
+
+
 def roofline_plot(step, acc, path: Path, title: str = "") -> None:
     """Roofs of ``acc`` and the ops of ``step`` (a StepTime) at their achieved FLOP/s."""
     path = _check_path(path)
@@ -92,13 +103,7 @@ def cost_vs_rate_plot(series: dict[str, list[tuple[float, float | None]]], path:
             ax.plot(xs, ys, marker="o", ms=3, label=name, **style)
     if marker_rate:
         ax.axvline(marker_rate, color="grey", ls="--", lw=0.8, label="scenario rate")
-    ax.set_xlabel("request rate (requests/s)")
-    ax.set_ylabel("cost ($/hour)")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    _save(fig, path)
-    plt.close(fig)
+    _finish(fig, ax, path, "request rate (requests/s)", "cost ($/hour)", title, plt)
 
 
 def cost_vs_slo_plot(points: list[tuple[float, float | None]], path: Path, title: str, xlabel: str) -> None:
@@ -114,13 +119,7 @@ def cost_vs_slo_plot(points: list[tuple[float, float | None]], path: Path, title
         ax.axvline(x, color="#e31a1c", alpha=0.3)
     if bad:
         ax.plot([], [], color="#e31a1c", alpha=0.5, label="infeasible")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("cost ($/hour)")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    _save(fig, path)
-    plt.close(fig)
+    _finish(fig, ax, path, xlabel, "cost ($/hour)", title, plt)
 
 
 def latency_plot(rows: list[dict], path: Path, title: str, percentile_keys: tuple[str, ...]) -> None:

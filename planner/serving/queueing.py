@@ -17,29 +17,7 @@ by (c_a² + c_s²)/2), which is Kingman's formula when c = 1.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-
-
-def kingman_mean_wait_s(rho: float, mean_service_s: float, ca2: float = 1.0, cs2: float = 0.0) -> float:
-    """Mean wait of a G/G/1 queue; infinite at ρ ≥ 1."""
-    if rho <= 0:
-        return 0.0
-    if rho >= 1:
-        return math.inf
-    return rho / (1.0 - rho) * (ca2 + cs2) / 2.0 * mean_service_s
-
-
-def wait_quantile_s(mean_wait_s: float, rho: float, q: float) -> float:
-    """q-quantile of the waiting time given its mean and the probability ρ of waiting at all."""
-    if rho <= 0 or mean_wait_s <= 0:
-        return 0.0
-    if rho >= 1 or math.isinf(mean_wait_s):
-        return math.inf
-    if rho <= 1.0 - q:
-        return 0.0
-    return mean_wait_s / rho * math.log(rho / (1.0 - q))
 
 
 def erlang_c(servers: int, offered):
@@ -59,7 +37,7 @@ def pool_wait_s(rho, service_s, servers: int, q: float, ca2: float = 1.0, cs2: f
     """(mean wait, q-quantile of the wait) for ``servers`` instances behind one queue (least-outstanding
     balancing) at per-instance utilisation ρ: Allen–Cunneen E[W] = C(c, cρ)·E[S]/(c(1−ρ))·(c_a²+c_s²)/2
     with the exponential tail P(W > t) = C·exp(−t·C/E[W]). With one server this is Kingman's formula and
-    ``wait_quantile_s``. Infinite at ρ ≥ 1. Scalars or numpy arrays."""
+    the M/M/1 tail. Infinite at ρ ≥ 1. Scalars or numpy arrays."""
     rho_a = np.asarray(rho, dtype=float)
     c_wait = np.asarray(erlang_c(servers, servers * rho_a), dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
