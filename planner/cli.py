@@ -100,9 +100,12 @@ def guarded(fn: F) -> F:
 
 
 def _hw():
+    """The hardware database with the user's extra paths, loaded once per command."""
     from planner.hardware import load_hardware
 
-    return load_hardware(_STATE["hardware_paths"])
+    if _STATE.get("hw") is None:
+        _STATE["hw"] = load_hardware(_STATE["hardware_paths"])
+    return _STATE["hw"]
 
 
 @app.callback()
@@ -112,6 +115,7 @@ def _main(
     ),
 ) -> None:
     _STATE["hardware_paths"] = list(hardware_path)
+    _STATE["hw"] = None
 
 
 # --------------------------------------------------------------------------------------

@@ -13,9 +13,7 @@ import pandas as pd
 
 from planner.api import deployment
 from planner.calib.accuracy import holdout_validation
-from planner.calib.kernels import ape, load_kernel_rows, predict
-from planner.hardware import default_hardware
-from planner.profile import load_profile
+from planner.calib.kernels import holdout_errors
 from planner.serving.model import InstanceModel, RequestSize
 from planner.serving.simulate import poisson_arrivals, simulate_colocated
 
@@ -39,14 +37,7 @@ def pct(x: float) -> str:
 
 
 def kernel_table(calibration: Path) -> str:
-    df = load_kernel_rows(calibration)
-    rng = np.random.default_rng(0)
-    df["train"] = rng.random(len(df)) < 0.5
-    test = df[~df["train"]].copy()
-    prof = load_profile("trtllm")
-    db = default_hardware()
-    effs = {a: prof.for_accelerator(a, db.get(a).family) for a in test["acc"].unique()}
-    test["ape"] = ape(predict(test, effs), test["measured_s"].to_numpy())
+    test = holdout_errors(calibration)
     g = test.groupby(["acc", "kind"])["ape"].agg(["size", "median", lambda x: x.quantile(0.9)]).reset_index()
     lines = ["| accelerator | kernel | n | MdAPE | p90 APE |", "|---|---|---|---|---|"]
     for r in g.itertuples(index=False):

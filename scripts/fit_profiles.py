@@ -15,11 +15,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from planner.calib.accuracy import serving_rows
-from planner.calib.kernels import KERNEL_FACTORS, ape, fit_kernel_efficiency, load_kernel_rows, predict
+from planner.calib.kernels import (
+    KERNEL_FACTORS,
+    ape,
+    fit_kernel_efficiency,
+    load_kernel_rows,
+    predict,
+    with_split,
+)
 from planner.calib.serving import SERVING_FACTORS, fit_serving
 from planner.errors import PlannerError
 from planner.hardware import default_hardware
@@ -61,8 +67,7 @@ def main() -> None:
     args = ap.parse_args()
 
     df = load_kernel_rows(args.calibration)
-    rng = np.random.default_rng(args.seed)
-    df["train"] = rng.random(len(df)) < 0.5
+    df = with_split(df, args.seed)
     base = Efficiency(**UNCALIBRATED)
     fitted: dict[str, dict[str, float]] = {}
     for fam, sub in df.groupby("family"):

@@ -12,25 +12,16 @@ tables rather than modelling them. The hold-out medians are 5-20% per accelerato
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from planner.calib.kernels import ape, load_kernel_rows, predict
+from planner.calib.kernels import holdout_errors
 from planner.hardware import default_hardware
 from planner.profile import load_profile
 
 
 @pytest.fixture(scope="module")
 def holdout(calibration_dir):
-    df = load_kernel_rows(calibration_dir)
-    rng = np.random.default_rng(0)  # the split scripts/fit_profiles.py uses
-    df["train"] = rng.random(len(df)) < 0.5
-    test = df[~df["train"]].copy()
-    prof = load_profile("trtllm")
-    db = default_hardware()
-    effs = {a: prof.for_accelerator(a, db.get(a).family) for a in test["acc"].unique()}
-    test["ape"] = ape(predict(test, effs), test["measured_s"].to_numpy())
-    return test
+    return holdout_errors(calibration_dir)  # the half scripts/fit_profiles.py did not fit on
 
 
 def test_kernel_mdape_per_accelerator(holdout):

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from planner.calib.kernels import with_split
 from planner.calib.measured import from_aiconfigurator_silicon, from_mlperf
 from planner.errors import PlannerError
 from planner.hardware import default_hardware
@@ -28,10 +28,7 @@ def serving_rows(calibration: Path, seed: int = 0) -> pd.DataFrame:
             known.append(True)
         except PlannerError:
             known.append(False)
-    df = df[known].reset_index(drop=True)
-    rng = np.random.default_rng(seed)
-    df["train"] = rng.random(len(df)) < 0.5
-    return df
+    return with_split(df[known].reset_index(drop=True), seed)
 
 
 def holdout_validation(calibration: Path, seed: int = 0) -> Validation:

@@ -131,3 +131,22 @@ def fit_kernel_efficiency(df: pd.DataFrame, base: Efficiency, db: HardwareDB | N
 
     res = least_squares(resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.1, x_scale="jac", max_nfev=400)
     return make(res.x)
+
+
+def with_split(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """The seeded half/half split the shipped fit uses: ``train`` True for the rows it may see."""
+    rng = np.random.default_rng(seed)
+    return df.assign(train=rng.random(len(df)) < 0.5)
+
+
+def holdout_errors(calib_dir: str | Path, engine: str = "trtllm", seed: int = 0) -> pd.DataFrame:
+    """Hold-out kernel rows with the shipped ``engine`` profile's predictions scored (``ape`` column)."""
+    from planner.profile import load_profile
+
+    df = with_split(load_kernel_rows(calib_dir), seed)
+    test = df[~df["train"]].copy()
+    prof = load_profile(engine)
+    db = default_hardware()
+    effs = {a: prof.for_accelerator(a, db.get(a).family) for a in test["acc"].unique()}
+    test["ape"] = ape(predict(test, effs, db), test["measured_s"].to_numpy())
+    return test
