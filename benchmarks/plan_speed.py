@@ -10,7 +10,7 @@ import argparse
 import statistics
 import time
 
-from planner.optimise.plan import plan
+from planner.planning import plan
 from planner.scenario import parse_scenario
 
 ACCS = ["A100-SXM-40GB", "A100-SXM-80GB", "H100-SXM", "H100-PCIe", "H200-SXM", "B200", "L40S", "L4", "MI300X",

@@ -10,7 +10,8 @@ from __future__ import annotations
 from planner.api import deployment, memory, roofline
 from planner.hardware import get_accelerator, load_hardware
 from planner.models import get_model, load_models
-from planner.optimise.plan import Plan, plan
+from planner.plan_result import Plan
+from planner.planning import plan
 from planner.scenario import Scenario, load_scenario, parse_scenario
 from planner.serving.estimate import Estimate, estimate
 from planner.validate import validate_frame as validate

@@ -1,83 +1,68 @@
 """Library entry points that take names or objects and return plain values.
 
-The CLI is a thin layer over these; notebooks and spreadsheets call them directly.
+The public facade: the CLI, notebooks and spreadsheets call these. Nothing below the CLI imports
+this module; the layers import ``planner.deployment`` and each other directly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from planner.dtypes import Precision
-from planner.hardware import Accelerator, HardwareDB, get_accelerator
-from planner.models import ModelArch, ModelDB, get_model
-from planner.parallel import Parallel, check_parallel
+from planner.deployment import Deployment, make_deployment
+from planner.hardware import Accelerator, HardwareDB
+from planner.models import ModelArch, ModelDB
 from planner.perf.memory import MemoryPlan, memory_plan
 from planner.perf.shape import phase_shape
 from planner.perf.step import StepTime, step_time
-from planner.profile import Efficiency, Profile, load_profile
+from planner.profile import EngineSettings, Profile
+
+__all__ = ["Deployment", "deployment", "memory", "roofline"]
 
 
-@dataclass(frozen=True)
-class Deployment:
-    """A model on one instance shape: accelerator, parallelism, precision and engine profile."""
-
-    model: ModelArch
-    acc: Accelerator
-    par: Parallel
-    prec: Precision
-    profile: Profile
-
-    @property
-    def eff(self) -> Efficiency:
-        return self.profile.for_accelerator(self.acc.id, self.acc.family)
-
-
-def deployment(model: str | ModelArch, gpu: str | Accelerator, tp: int = 1, pp: int = 1, ep: int = 1,
+def deployment(model: str | ModelArch, accelerator: str | Accelerator, tp: int = 1, pp: int = 1, ep: int = 1,
                precision: str = "bf16", kv_dtype: str | None = None, engine: str | Profile = "vllm",
                hardware_db: HardwareDB | None = None, model_db: ModelDB | None = None,
-               dp_attn: bool = False) -> Deployment:
+               dp_attn: bool = False, settings: EngineSettings | None = None) -> Deployment:
     """Resolve names and check that the model can be split this way on this accelerator."""
-    m = get_model(model, model_db)
-    acc = get_accelerator(gpu, hardware_db)
-    par = Parallel(tp=tp, pp=pp, ep=ep, dp_attn=dp_attn)
-    precision = precision.strip().lower() if isinstance(precision, str) else precision
-    kv_dtype = kv_dtype.strip().lower() if isinstance(kv_dtype, str) else kv_dtype
-    check_parallel(par, m.n_heads, m.n_kv_heads, m.n_layers, m.n_experts)
-    if tp > acc.scaleup_domain:
-        from planner.errors import PlannerError
-
-        raise PlannerError(f"tp: {tp} exceeds the {acc.scaleup_domain}-GPU scale-up domain of {acc.id}; "
-                           f"use tp <= {acc.scaleup_domain} and pipeline parallelism across domains")
-    # KV dtype defaults to the 16-bit activation dtype, as vLLM's kv_cache_dtype=auto does.
-    prec = Precision(weights=precision, kv=kv_dtype or ("fp16" if precision == "fp16" else "bf16"),
-                     activations="fp16" if precision == "fp16" else "bf16")
-    prec.gemm_dtype(set(acc.peak_flops))
-    prof = engine if isinstance(engine, Profile) else load_profile(engine)
-    if prof.engine == "trtllm" and acc.vendor != "NVIDIA":
-        from planner.errors import PlannerError
-
-        raise PlannerError(f"engine: TensorRT-LLM runs on NVIDIA GPUs only, not on {acc.id}; use vllm or sglang")
-    return Deployment(m, acc, par, prec, prof)
+    return make_deployment(model, accelerator, tp, pp, ep, precision, kv_dtype, engine, hardware_db, model_db,
+                           dp_attn, settings)
 
 
-def memory(model: str | ModelArch, gpu: str | Accelerator, tp: int = 1, pp: int = 1, ep: int = 1,
+def memory(model: str | ModelArch, accelerator: str | Accelerator, tp: int = 1, pp: int = 1, ep: int = 1,
            precision: str = "bf16", kv_dtype: str | None = None, engine: str | Profile = "vllm",
-           min_kv_tokens: int = 2048, dp_attn: bool = False, **db: Any) -> MemoryPlan:
+           min_kv_tokens: int = 2048, dp_attn: bool = False, settings: EngineSettings | None = None,
+           **db: Any) -> MemoryPlan:
     """Per-GPU memory plan: weights, KV bytes per token, KV capacity, and whether it fits."""
-    d = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, dp_attn=dp_attn, **db)
-    return memory_plan(d.model, d.acc, d.par, d.prec, d.eff, min_kv_tokens=min_kv_tokens)
+    d = deployment(model, accelerator, tp, pp, ep, precision, kv_dtype, engine, dp_attn=dp_attn, settings=settings,
+                   **db)
+    return memory_plan(d.model, d.accelerator, d.parallel, d.precision, d.eff, min_kv_tokens=min_kv_tokens)
 
 
-def roofline(model: str | ModelArch, gpu: str | Accelerator, phase: str = "decode", batch: int = 1,
+def roofline(model: str | ModelArch, accelerator: str | Accelerator, phase: str = "decode", batch: int = 1,
              context: int = 1024, tp: int = 1, pp: int = 1, ep: int = 1, precision: str = "bf16",
              kv_dtype: str | None = None, engine: str | Profile = "vllm", chunk: int | None = None,
-             dp_attn: bool = False, **db: Any) -> StepTime:
+             dp_attn: bool = False, settings: EngineSettings | None = None, **db: Any) -> StepTime:
     """Per-operator roofline of one step of ``phase`` (prefill of ``context`` tokens, or decode at it)."""
-    d = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, dp_attn=dp_attn, **db)
+    d = deployment(model, accelerator, tp, pp, ep, precision, kv_dtype, engine, dp_attn=dp_attn, settings=settings,
+                   **db)
     if d.model.max_context and context > d.model.max_context:
         from planner.errors import InputError
 
         raise InputError("context", f"at most the model's {d.model.max_context:,}-token context", context)
     shape = phase_shape(phase, batch, context, chunk)
-    return step_time(d.model, d.acc, d.par, d.prec, shape, d.eff)
+    return step_time(d.model, d.accelerator, d.parallel, d.precision, shape, d.eff)
+
+
+def roofline_rows(st: StepTime, phase: str, batch: int, context: int,
+                  chunk: int | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Per-operator rows (FLOPs, bytes, intensity, bound, time) and the step summary, as plain data."""
+    rows = [{
+        "op": t.op.name, "kind": t.op.kind, "dtype": t.op.dtype, "flops": t.op.flops, "bytes": t.op.bytes,
+        "comm_bytes": t.op.comm_bytes * t.op.launches, "intensity": t.op.intensity if t.op.bytes else None,
+        "bound": t.bound, "time_s": t.time_s,
+    } for t in st.ops]
+    tokens = batch * (min(chunk or context, context) if phase == "prefill" else 1)
+    summary = {"phase": phase, "batch": batch, "context": context, "gemm_dtype": st.gemm_dtype,
+               "attention_dtype": st.attn_dtype, "stage_s": st.stage_s, "step_s": st.step_s,
+               "micro_batches": st.micro_batches, "bound": st.bound, "tokens_per_s": tokens / st.step_s}
+    return rows, summary

@@ -31,3 +31,7 @@ class UnknownNameError(PlannerError):
 
 class InfeasibleError(PlannerError):
     """The request cannot be met; the message says why and what would make it feasible."""
+
+
+class SolverLimitError(PlannerError):
+    """The solver stopped at its time limit before finding any plan; the problem is not shown infeasible."""

@@ -88,6 +88,117 @@ class Efficiency:
         return _sat(nbytes, self.mem_eff_max, self.mem_bytes_half)
 
 
+    @property
+    def kernel(self) -> KernelFactors:
+        """The fitted kernel factors (shared by every engine on one accelerator family)."""
+        return KernelFactors(**{f.name: getattr(self, f.name) for f in fields(KernelFactors)})
+
+    @property
+    def overheads(self) -> ServingOverheads:
+        """The fitted per-engine serving overheads."""
+        return ServingOverheads(**{f.name: getattr(self, f.name) for f in fields(ServingOverheads)})
+
+    @property
+    def settings(self) -> EngineSettings:
+        """The engine settings these factors assume (token budget, sequence cap, memory fraction)."""
+        return EngineSettings(token_budget=int(self.token_budget), max_seqs=int(self.max_seqs),
+                              memory_fraction=self.memory_util)
+
+    def with_settings(self, settings: EngineSettings | None) -> Efficiency:
+        """A copy with the engine settings a scenario or a flag set (unset fields keep the profile's)."""
+        if settings is None:
+            return self
+        vals: dict[str, float] = {}
+        if settings.token_budget is not None:
+            vals["token_budget"] = float(settings.token_budget)
+        if settings.max_seqs is not None:
+            vals["max_seqs"] = float(settings.max_seqs)
+        if settings.memory_fraction is not None:
+            vals["memory_util"] = settings.memory_fraction
+        return replace(self, **vals) if vals else self
+
+
+@dataclass(frozen=True)
+class KernelFactors:
+    """Fitted kernel factors: how close GEMMs, attention, copies and collectives get to the peaks."""
+
+    gemm_eff_max: float = 1.0
+    gemm_m_half: float = 0.0
+    attn_eff_max: float = 1.0
+    attn_m_half: float = 0.0
+    fp8_eff_scale: float = 1.0
+    fp4_eff_scale: float = 1.0
+    mem_eff_max: float = 1.0
+    mem_bytes_half: float = 0.0
+    comm_eff: float = 1.0
+    comm_latency_s: float = 0.0
+    launch_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ServingOverheads:
+    """Fitted serving overheads of one engine: per kernel, per step, per request, runtime memory."""
+
+    kernel_overhead_s: float = 0.0
+    step_overhead_s: float = 0.0
+    ttft_overhead_s: float = 0.0
+    closed_loop_burst: float = 0.0
+    runtime_overhead_bytes: float = 1.0e9
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Engine settings a scenario (``engine_settings:``) or a flag may set; ``None`` keeps the profile's.
+
+    - ``token_budget``: tokens one step may hold (vLLM ``--max-num-batched-tokens``, SGLang
+      ``--chunked-prefill-size``, TensorRT-LLM ``max_num_tokens``);
+    - ``max_seqs``: running-sequence cap (vLLM ``--max-num-seqs``, SGLang ``--max-running-requests``,
+      TensorRT-LLM ``max_batch_size``);
+    - ``memory_fraction``: share of HBM the engine may use (vLLM ``--gpu-memory-utilization``,
+      SGLang ``--mem-fraction-static``, TensorRT-LLM ``free_gpu_memory_fraction``);
+    - ``kv_dtype``: KV-cache dtype (vLLM ``--kv-cache-dtype``).
+    """
+
+    token_budget: int | None = None
+    max_seqs: int | None = None
+    memory_fraction: float | None = None
+    kv_dtype: str | None = None
+
+    def __post_init__(self) -> None:
+        from planner.checks import fraction, whole
+
+        if self.token_budget is not None:
+            whole(self.token_budget, "engine_settings.token_budget", 1, 1 << 22)
+        if self.max_seqs is not None:
+            whole(self.max_seqs, "engine_settings.max_seqs", 1, 1 << 20)
+        if self.memory_fraction is not None:
+            fraction(self.memory_fraction, "engine_settings.memory_fraction")
+        if self.kv_dtype is not None:
+            from planner.dtypes import KV_DTYPES
+
+            if self.kv_dtype not in KV_DTYPES:
+                raise InputError("engine_settings.kv_dtype", f"one of {', '.join(KV_DTYPES)}", self.kv_dtype)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def parse(cls, raw: Any, where: str = "engine_settings") -> EngineSettings:
+        """From a mapping (scenario ``engine_settings:``); unknown keys are rejected."""
+        if raw is None:
+            return cls()
+        if not isinstance(raw, dict):
+            raise InputError("engine_settings", "a mapping of token_budget, max_seqs, memory_fraction, kv_dtype",
+                             raw, where=where)
+        known = {f.name for f in fields(cls)}
+        for key in raw:
+            if key not in known:
+                from planner.checks import unknown_key
+
+                unknown_key(str(key), known, where, "engine_settings.")
+        return cls(**{k: raw[k] for k in known if raw.get(k) is not None})
+
+
 _FIELDS = {f.name for f in fields(Efficiency)}
 _FRACTIONS = {"gemm_eff_max", "attn_eff_max", "mem_eff_max", "comm_eff", "memory_util", "fp8_eff_scale",
               "fp4_eff_scale"}

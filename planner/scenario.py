@@ -27,6 +27,8 @@ disaggregation: auto                     # auto | off | only
 parallelism: {tp: [1, 2, 4, 8], pp: [1, 2]}
 solver: {time_limit_s: 60, gap: 0.002}   # stop within 0.2% of the proven optimum
 queueing: {pool: 1}   # instances behind one least-outstanding balancer for the TTFT tail (1 = each queues alone)
+engine_settings: {token_budget: 8192, max_seqs: 256, memory_fraction: 0.9}   # default: the engine profile's
+cross_vendor_kv: false   # allow a prefill pool of one vendor to feed a decode pool of another
 ```
 """
 
@@ -40,13 +42,15 @@ from typing import Any
 
 from planner._yaml import load_yaml, read_text
 from planner.errors import InputError, PlannerError
+from planner.profile import EngineSettings
 from planner.workload import SLO, Workload, parse_length, read_trace
 
 OBJECTIVES = ("cost", "gpus", "power")
 DISAGG = ("auto", "off", "only")
 _TOP_KEYS = {"model", "precision", "kv_dtype", "engine", "workload", "buckets", "slo", "accelerators", "prices",
              "availability", "budget_per_hour", "redundancy", "target_utilisation", "objective", "disaggregation",
-             "parallelism", "solver", "queueing", "name", "description"}
+             "parallelism", "solver", "queueing", "name", "description", "engine_settings",
+             "cross_vendor_kv"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,9 @@ class Scenario:
     gap_rel: float = 0.002
     queue_pool: int = 1
     name: str = ""
+    engine_settings: EngineSettings = field(default_factory=EngineSettings)
+    cross_vendor_kv: bool = False
+    description: str = ""
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -136,7 +143,10 @@ def _mapping(raw: Any, key: str, where: str) -> dict:
     return raw
 
 
-def parse_workload(raw: Any, where: str, base: Path) -> Workload:
+def parse_workload(raw: Any, where: str, base: Path, require_rate: bool = True) -> Workload:
+    """The ``workload:`` block. With ``require_rate=False`` (``estimate`` offline or closed loop) a
+    missing rate_rps is allowed; the workload then carries a nominal 1 req/s that callers must not
+    report (``estimate.read_workload`` returns the stated rate separately)."""
     w = _mapping(raw, "workload", where)
     if not w:
         raise InputError("workload", "a mapping with rate_rps and input/output (or trace)", where=where)
@@ -153,8 +163,9 @@ def parse_workload(raw: Any, where: str, base: Path) -> Workload:
         if key not in w:
             raise InputError(f"workload.{key}", "a length such as 1024, lognormal:mean=800,p99=4000, hist:file.csv",
                              where=where)
-    if rate is None:
+    if rate is None and require_rate:
         raise InputError("workload.rate_rps", "a positive request rate", where=where)
+    rate = 1.0 if rate is None else rate
 
     def length(text: Any) -> Any:
         s = str(text)
@@ -231,7 +242,17 @@ def parse_scenario(raw: Any, where: str = "scenario", base: Path | None = None) 
         time_limit_s=_num(solver, "time_limit_s", where, 60.0), gap_rel=_num(solver, "gap", where, 0.002),
         queue_pool=_num(queueing, "pool", where, 1, integer=True),
         name=str(raw.get("name") or ""),
+        engine_settings=EngineSettings.parse(raw.get("engine_settings"), where),
+        cross_vendor_kv=_flag(raw, "cross_vendor_kv", where),
+        description=str(raw.get("description") or ""),
     )
+
+
+def _flag(raw: dict, key: str, where: str) -> bool:
+    val = raw.get(key, False)
+    if not isinstance(val, bool):
+        raise InputError(key, "true or false", val, where=where)
+    return val
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -251,3 +272,37 @@ def load_scenario(path: str | Path) -> Scenario:
     if raw is None:
         raise PlannerError(f"scenario {p}: empty file, expected model, workload and slo")
     return parse_scenario(raw, str(p), p.parent)
+
+
+def with_overrides(sc: Scenario | None, *, model: str | None = None, precision: str | None = None,
+                   kv_dtype: str | None = None, engine: str | None = None, rate_rps: float | None = None,
+                   isl: str | None = None, osl: str | None = None, ttft_s: float | None = None,
+                   tpot_s: float | None = None, percentile: str | float | None = None,
+                   accelerators: str | None = None, budget_per_hour: float | None = None,
+                   objective: str | None = None, disaggregation: str | None = None) -> Scenario:
+    """A scenario from a file's scenario with command-line values laid over it (``None``: keep the
+    file's), or from the values alone when there is no file; re-validated as a whole."""
+    if sc is None:
+        if model is None or rate_rps is None or isl is None or osl is None or (ttft_s is None and tpot_s is None):
+            raise PlannerError("plan: give a scenario file, or --model, --rate, --isl, --osl and --ttft/--tpot")
+        sc = parse_scenario({"model": model, "workload": {"rate_rps": rate_rps, "input": isl, "output": osl},
+                             "slo": {"ttft_s": ttft_s, "tpot_s": tpot_s}}, "flags")
+    simple = {"model": model, "precision": precision, "kv_dtype": kv_dtype, "engine": engine, "objective": objective,
+              "disaggregation": disaggregation, "budget_per_hour": budget_per_hour}
+    sc = replace(sc, **{k: v for k, v in simple.items() if v is not None})
+    if accelerators is not None:
+        names = tuple(g.strip() for g in accelerators.split(",") if g.strip())
+        if not names:
+            raise InputError("--gpus", "a comma-separated list of accelerator names", accelerators)
+        sc = replace(sc, accelerators=names)
+    if rate_rps is not None or isl or osl:
+        w = sc.workload
+        sc = replace(sc, workload=Workload(rate_rps if rate_rps is not None else w.rate_rps,
+                                           parse_length(isl) if isl else w.input_len,
+                                           parse_length(osl) if osl else w.output_len, w.arrival_cv, w.pairs))
+    if ttft_s is not None or tpot_s is not None or percentile is not None:
+        sc = replace(sc, slo=SLO(ttft_s=ttft_s if ttft_s is not None else sc.slo.ttft_s,
+                                 tpot_s=tpot_s if tpot_s is not None else sc.slo.tpot_s,
+                                 percentile=SLO.parse_percentile(percentile) if percentile is not None
+                                 else sc.slo.percentile))
+    return replace(sc)  # re-validate after overrides

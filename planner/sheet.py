@@ -88,7 +88,7 @@ def row_to_scenario(row: dict) -> dict[str, Any]:
 
 def plan_sheet(src: str | Path, dst: str | Path | None = None, progress=None) -> pd.DataFrame:
     """Plan every row of ``src``; write the result sheet to ``dst`` (XLSX or CSV) when given."""
-    from planner.optimise.plan import plan
+    from planner.planning import plan
     from planner.scenario import parse_scenario
 
     df = _read(Path(src))
@@ -100,7 +100,7 @@ def plan_sheet(src: str | Path, dst: str | Path | None = None, progress=None) ->
             res.update(status=p.status, cost_per_hour=round(p.cost_per_hour, 4),
                        cost_per_million_output_tokens=round(p.cost_per_million_output_tokens, 4),
                        total_gpus=p.total_gpus,
-                       groups="; ".join(f"{g.instances}x {g.gpu} TP{g.tp}" + (f" PP{g.pp}" if g.pp > 1 else "")
+                       groups="; ".join(f"{g.instances}x {g.accelerator} TP{g.tp}" + (f" PP{g.pp}" if g.pp > 1 else "")
                                         + f" {g.role}" for g in p.groups),
                        predicted_ttft_s=round(p.predicted["ttft_s"], 4),
                        predicted_tpot_s=round(p.predicted["tpot_s"], 5), reason="")

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from planner.api import deployment
 from planner.calib.measured import METRICS, mode_of
+from planner.deployment import make_deployment as deployment
 from planner.errors import PlannerError
 from planner.hardware import HardwareDB, default_hardware
 from planner.profile import Profile, load_profile
@@ -115,7 +116,7 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
                 kwargs["concurrency"] = _int(row.get("concurrency"), "concurrency")
             elif mode == "rate":
                 kwargs["rate_rps"] = _num(row.get("rate_rps"))
-            est = estimate(d.model.id, acc.id, isl=isl, osl=osl, dep=d, **kwargs)
+            est = estimate(isl=isl, osl=osl, deployment=d, **kwargs)
         except PlannerError as exc:
             last_err = exc
             continue
@@ -202,3 +203,18 @@ def validate_frame(df: pd.DataFrame, profile: Profile | None = None, hw: Hardwar
                         bias=("log_ratio", lambda x: float(np.exp(x.median()) - 1)))
                    .reset_index())
     return Validation(rows, summary, tuple(skipped))
+
+
+def read_measured_any(path: Path | str) -> pd.DataFrame:
+    """Our measured schema, or a published format recognised by its header (MLPerf, aiconfigurator)."""
+    from planner.calib.measured import from_aiconfigurator_silicon, from_mlperf, read_measured
+
+    try:
+        head = pd.read_csv(path, nrows=0).columns
+    except Exception:  # noqa: BLE001 - read_measured gives the one-line reason
+        return read_measured(path)
+    if "silicon_tpot_ms" in head:
+        return from_aiconfigurator_silicon(path)
+    if "tokens_per_s_per_accel" in head:
+        return from_mlperf(path)
+    return read_measured(path)

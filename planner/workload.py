@@ -584,6 +584,10 @@ class Bucket:
     osl_p90: float
     share: float
     rate_rps: float
+    isl_tail: float = 0.0
+    """Input length at the SLO percentile among the cell's requests (0: not computed; use isl_p90)."""
+    isl_cs2: float = 0.0
+    """Squared CV of the cell's input lengths (prefill work is about linear in them)."""
 
 
 @dataclass(frozen=True)
@@ -671,7 +675,8 @@ def _edges(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def bucketize(
-    workload: Workload, n_isl: int = 8, n_osl: int = 5, n_samples: int = 20000, seed: int = 0
+    workload: Workload, n_isl: int = 8, n_osl: int = 5, n_samples: int = 20000, seed: int = 0,
+    percentile: float = 90.0,
 ) -> Buckets:
     """Split a workload into at most n_isl x n_osl ISL x OSL cells with log-spaced bounds.
 
@@ -705,5 +710,7 @@ def bucketize(
             isl_mean=float(isl[rows].mean()), osl_mean=float(osl[rows].mean()),
             isl_p90=float(np.percentile(isl[rows], 90)), osl_p90=float(np.percentile(osl[rows], 90)),
             share=share, rate_rps=share * workload.rate_rps,
+            isl_tail=float(np.percentile(isl[rows], percentile)),
+            isl_cs2=float(isl[rows].var() / isl[rows].mean() ** 2),
         ))
     return Buckets(tuple(out), workload.rate_rps, int(total))

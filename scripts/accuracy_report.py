@@ -14,7 +14,8 @@ import pandas as pd
 from planner.api import deployment
 from planner.calib.accuracy import holdout_validation
 from planner.calib.kernels import holdout_errors
-from planner.serving.model import InstanceModel, RequestSize
+from planner.serving.instance import RequestSize
+from planner.serving.roles import instance_model
 from planner.serving.simulate import poisson_arrivals, simulate_colocated
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +67,7 @@ def serving_tables(calibration: Path) -> tuple[str, str, str, pd.DataFrame]:
 
 def sim_table() -> str:
     dep = deployment("llama-3.1-8b", "H100-SXM", engine="vllm")
-    inst = InstanceModel(dep, "colocated", RequestSize(1024, 256))
+    inst = instance_model(dep, "colocated", RequestSize(1024, 256))
     lines = ["| load | rate (req/s) | TPOT mean analytic | sim | TPOT p99 analytic | sim | TTFT p50 analytic | sim | "
              "TTFT p90 analytic | sim |", "|---|---|---|---|---|---|---|---|---|---|"]
     over = dep.eff.ttft_overhead_s

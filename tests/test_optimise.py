@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,27 +17,40 @@ from typer.testing import CliRunner
 from planner.cli import app
 from planner.errors import InfeasibleError, PlannerError
 from planner.hardware import default_hardware
-from planner.optimise.candidates import Candidate
-from planner.optimise.ilp import solve
-from planner.optimise.plan import plan
-from planner.parallel import Parallel
+from planner.capacity import LOADS, BucketInfo, CandidateInfo, CapacityTable
+from planner.optimise.ilp import Limits, solve
+from planner.planning import plan
 from planner.scenario import load_scenario, parse_scenario
 
 HW = default_hardware()
 
 
-def cand(acc: str, role: str, caps: list[float], tp: int = 1) -> Candidate:
+def cand(acc: str, role: str, caps: list[float], tp: int = 1) -> tuple[CandidateInfo, list[float]]:
     a = HW.get(acc)
-    par = Parallel(tp=tp)
-    return Candidate(key=f"{a.id}|{tp}|1|1|{role}", acc=a, par=par, role=role, gpus=tp,
-                     price_per_hour=a.price_per_hour * tp, watts=a.tdp_w * tp, capacity_rps=tuple(caps),
-                     binds=tuple("ttft" for _ in caps))
+    info = CandidateInfo(key=f"{a.id}|{tp}|1|1|{role}", accelerator=a.id, vendor=a.vendor, family=a.family, tp=tp,
+                         pp=1, ep=1, dp_attn=False, role=role, gpus=tp, price_per_hour=a.price_per_hour * tp,
+                         watts=a.tdp_w * tp, engine="vllm", precision="bf16", kv_dtype="bf16", token_budget=8192,
+                         max_seqs=1024, memory_fraction=0.9, max_kv_tokens=100_000)
+    return info, caps
 
 
-def brute_force(cands: list[Candidate], rates: list[float], max_n: int = 6) -> float:
+def table(cands: list[tuple[CandidateInfo, list[float]]]) -> CapacityTable:
+    """A capacity table of hand-made candidates; bucket b has its own input range (its own route)."""
+    nb = len(cands[0][1])
+    buckets = tuple(BucketInfo(b, 100 * b + 1, 100 * b + 100, 1, 100, 100.0 * b + 50, 50.0, 100.0 * b + 90,
+                               1.0 / nb) for b in range(nb))
+    lat = np.full((len(cands), nb, len(LOADS)), 0.1)
+    return CapacityTable(tuple(c for c, _ in cands), buckets, np.array([caps for _, caps in cands]),
+                         tuple(tuple("ttft" for _ in caps) for _, caps in cands), lat, lat,
+                         np.full((len(cands), nb), 0.05), np.full((len(cands), nb), 0.01), 99.0, 1.0)
+
+
+def brute_force(pairs: list[tuple[CandidateInfo, list[float]]], rates: list[float], max_n: int = 6) -> float:
     """Cheapest integer counts for which an LP over the bucket shares is feasible."""
     best = np.inf
     nb = len(rates)
+    cands = [SimpleNamespace(price_per_hour=info.price_per_hour, role=info.role, capacity_rps=caps)
+             for info, caps in pairs]
     for counts in itertools.product(range(max_n + 1), repeat=len(cands)):
         cost = sum(c.price_per_hour * n for c, n in zip(cands, counts))
         if cost >= best:
@@ -84,20 +98,21 @@ def test_ilp_matches_brute_force(seed):
                 cands.append(cand(a, role, caps))
     cands = cands[:5]
     rates = [float(rng.uniform(0.2, 3.0)) for _ in range(nb)]
-    sol = solve(cands, rates)
+    sol = solve(table(cands), rates)
     expected = brute_force(cands, rates, max_n=4)
-    if np.isinf(expected):
-        assert not sol.ok or sol.objective > min(c.price_per_hour for c in cands) * 4
+    if np.isinf(expected):  # every plan with at most 4 instances per candidate is infeasible
+        assert not sol.ok or max(sol.counts.values()) > 4
     else:
         assert sol.ok and sol.objective == pytest.approx(expected, rel=1e-6)
 
 
 def test_availability_and_budget_respected():
-    cands = [cand("H100-SXM", "colocated", [1.0, 1.0]), cand("A100-SXM-80GB", "colocated", [0.5, 0.5])]
-    sol = solve(cands, [2.0, 2.0], availability={"H100-SXM": 2})
+    t = table([cand("H100-SXM", "colocated", [1.0, 1.0]), cand("A100-SXM-80GB", "colocated", [0.5, 0.5])])
+    sol = solve(t, [2.0, 2.0], Limits(availability={"H100-SXM": 2}))
     assert sol.ok
     assert sum(n for k, n in sol.counts.items() if k.startswith("H100")) <= 2
-    assert not solve(cands, [2.0, 2.0], budget=1.0).ok
+    assert 2 < sum(n for k, n in sol.counts.items() if k.startswith("A100"))
+    assert not solve(t, [2.0, 2.0], Limits(budget_per_hour=1.0)).ok
 
 
 BASE = {"model": "llama-3.1-8b", "workload": {"rate_rps": 8, "input": "lognormal:mean=1000,p99=4000",
@@ -154,7 +169,7 @@ def test_availability_never_exceeded(limit):
         p = plan(sc, alternatives=False)
     except InfeasibleError:
         return
-    assert sum(g.gpus for g in p.groups if g.gpu == "H100-SXM") <= limit
+    assert sum(g.gpus for g in p.groups if g.accelerator == "H100-SXM") <= limit
 
 
 def test_infeasible_slo_says_what_would_work():
@@ -188,7 +203,7 @@ def test_plan_json_csv_xlsx(tmp_path):
     for key in ("status", "objective", "cost_per_hour", "cost_per_million_output_tokens", "total_gpus", "groups",
                 "predicted", "alternatives"):
         assert key in d
-    assert {"gpu", "role", "tp", "pp", "ep", "instances", "gpus"} <= set(d["groups"][0])
+    assert {"accelerator", "role", "tp", "pp", "ep", "instances", "gpus"} <= set(d["groups"][0])
     assert csv.read_text().startswith("model,")
     import openpyxl
 
@@ -199,7 +214,7 @@ def test_plan_json_csv_xlsx(tmp_path):
 def test_plan_api_frame():
     p = plan(scen())
     df = p.to_frame()
-    assert list(df.columns)[:3] == ["gpu", "role", "tp"]
+    assert list(df.columns)[:3] == ["accelerator", "role", "tp"]
     assert p.predicted["ttft_s"] <= 1.0 + 1e-6 and p.predicted["tpot_s"] <= 0.05 + 1e-6
 
 

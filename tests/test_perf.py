@@ -56,7 +56,7 @@ def test_decode_reads_weights_once_per_step():
     # Llama-3.1-8B bf16 decode at batch 1: HBM bytes ≈ every weight once (16.1 GB), except the
     # input embedding table, of which only the looked-up row is read (1.05 GB less)
     d = deployment("llama-3.1-8b", "H100-SXM")
-    ops = stage_ops(d.model, d.par, d.prec, decode_shape(1, 1), "bf16", "bf16")
+    ops = stage_ops(d.model, d.parallel, d.precision, decode_shape(1, 1), "bf16", "bf16")
     total = sum(o.bytes for o in ops)
     expected = (d.model.params - d.model.vocab * d.model.hidden) * 2
     assert total == pytest.approx(expected, rel=0.01)
@@ -65,7 +65,7 @@ def test_decode_reads_weights_once_per_step():
 def test_prefill_flops_about_2_params_tokens_plus_attention():
     d = deployment("llama-3.1-8b", "H100-SXM")
     n = 2048
-    ops = stage_ops(d.model, d.par, d.prec, prefill_shape(1, n), "bf16", "bf16")
+    ops = stage_ops(d.model, d.parallel, d.precision, prefill_shape(1, n), "bf16", "bf16")
     gemm = sum(o.flops for o in ops if o.kind == "gemm" and o.name != "lm_head")
     non_emb = d.model.params - d.model.embedding_params
     assert gemm == pytest.approx(2 * non_emb * n, rel=0.01)
@@ -76,8 +76,8 @@ def test_prefill_flops_about_2_params_tokens_plus_attention():
 
 def test_moe_decode_reads_only_touched_experts():
     d = deployment("mixtral-8x7b", "H100-SXM", tp=2)
-    one = stage_ops(d.model, d.par, d.prec, decode_shape(1, 512), "bf16", "bf16")
-    many = stage_ops(d.model, d.par, d.prec, decode_shape(256, 512), "bf16", "bf16")
+    one = stage_ops(d.model, d.parallel, d.precision, decode_shape(1, 512), "bf16", "bf16")
+    many = stage_ops(d.model, d.parallel, d.precision, decode_shape(256, 512), "bf16", "bf16")
     e1 = next(o for o in one if o.name == "moe_experts").bytes
     e256 = next(o for o in many if o.name == "moe_experts").bytes
     assert e256 / e1 == pytest.approx(8 / 2, rel=0.05)  # 2 of 8 experts vs all 8
@@ -85,7 +85,7 @@ def test_moe_decode_reads_only_touched_experts():
 
 def test_tp_adds_two_all_reduces_per_layer():
     d = deployment("llama-3.1-70b", "H100-SXM", tp=4)
-    ops = stage_ops(d.model, d.par, d.prec, decode_shape(8, 100), "bf16", "bf16")
+    ops = stage_ops(d.model, d.parallel, d.precision, decode_shape(8, 100), "bf16", "bf16")
     ar = next(o for o in ops if o.name == "tp_all_reduce")
     assert ar.launches == 2 * 80 and ar.comm_bytes == 8 * 8192 * 2
 
@@ -115,11 +115,11 @@ def test_tp_must_divide_heads():
        phase=st.sampled_from(["prefill", "decode"]))
 def test_more_bandwidth_or_flops_never_slows_a_step(bw, fl, batch, ctx, phase):
     d = deployment("llama-3.1-8b", "H100-SXM")
-    faster = replace(d.acc, mem_bw_bytes_per_s=d.acc.mem_bw_bytes_per_s * bw,
-                     peak_flops={k: v * fl for k, v in d.acc.peak_flops.items()})
+    faster = replace(d.accelerator, mem_bw_bytes_per_s=d.accelerator.mem_bw_bytes_per_s * bw,
+                     peak_flops={k: v * fl for k, v in d.accelerator.peak_flops.items()})
     shape = prefill_shape(batch, ctx) if phase == "prefill" else decode_shape(batch, ctx)
-    base = step_time(d.model, d.acc, d.par, d.prec, shape, d.eff).step_s
-    fast = step_time(d.model, faster, d.par, d.prec, shape, d.eff).step_s
+    base = step_time(d.model, d.accelerator, d.parallel, d.precision, shape, d.eff).step_s
+    fast = step_time(d.model, faster, d.parallel, d.precision, shape, d.eff).step_s
     assert fast <= base * (1 + 1e-12)
 
 
@@ -127,8 +127,8 @@ def test_more_bandwidth_or_flops_never_slows_a_step(bw, fl, batch, ctx, phase):
 @given(batch=st.integers(1, 512), ctx=st.integers(1, 30000), extra=st.integers(1, 30000))
 def test_longer_context_never_shortens_decode(batch, ctx, extra):
     d = deployment("llama-3.1-8b", "H100-SXM")
-    a = step_time(d.model, d.acc, d.par, d.prec, decode_shape(batch, ctx), d.eff).step_s
-    b = step_time(d.model, d.acc, d.par, d.prec, decode_shape(batch, ctx + extra), d.eff).step_s
+    a = step_time(d.model, d.accelerator, d.parallel, d.precision, decode_shape(batch, ctx), d.eff).step_s
+    b = step_time(d.model, d.accelerator, d.parallel, d.precision, decode_shape(batch, ctx + extra), d.eff).step_s
     assert b >= a
 
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from planner.api import deployment
 from planner.errors import InputError, PlannerError
 from planner.serving.estimate import estimate
-from planner.serving.model import InstanceModel, RequestSize
+from planner.serving.instance import RequestSize
+from planner.serving.roles import instance_model
 from planner.serving.queueing import erlang_c, pool_wait_s
 from planner.serving.simulate import poisson_arrivals, simulate_colocated
 from planner.workload import SLO
@@ -33,7 +34,7 @@ def test_queueing_formulas_hand_worked():
 
 
 def test_kv_capacity_caps_concurrency_hand_worked():
-    inst = InstanceModel(DEP, "colocated", RequestSize(1024, 1024))
+    inst = instance_model(DEP, "colocated", RequestSize(1024, 1024))
     # mean occupancy per sequence = I + O/2 = 1536 tokens
     assert inst.caps["kv_capacity"] == pytest.approx(inst.memory.max_kv_tokens / 1536)
     assert inst.caps["token_budget"] == pytest.approx(DEP.eff.token_budget / 2)
@@ -61,7 +62,7 @@ def test_rate_estimate_has_percentiles_and_goodput():
 @settings(max_examples=25, deadline=None)
 @given(c1=st.integers(1, 300), c2=st.integers(1, 300))
 def test_more_concurrency_never_lowers_throughput(c1, c2):
-    inst = InstanceModel(DEP, "colocated", RequestSize(1024, 512))
+    inst = instance_model(DEP, "colocated", RequestSize(1024, 512))
     lo, hi = sorted((min(c1, inst.max_concurrency), min(c2, inst.max_concurrency)))
     assert hi / inst.step_s(hi) >= lo / inst.step_s(lo) * (1 - 1e-9)
 
@@ -69,7 +70,7 @@ def test_more_concurrency_never_lowers_throughput(c1, c2):
 @settings(max_examples=20, deadline=None)
 @given(t1=st.floats(0.05, 5.0), t2=st.floats(0.05, 5.0), p1=st.floats(0.005, 0.2), p2=st.floats(0.005, 0.2))
 def test_tighter_slo_never_raises_goodput(t1, t2, p1, p2):
-    inst = InstanceModel(DEP, "colocated", RequestSize(2048, 256))
+    inst = instance_model(DEP, "colocated", RequestSize(2048, 256))
     loose = inst.goodput_rps(max(t1, t2), max(p1, p2), 99)
     tight = inst.goodput_rps(min(t1, t2), min(p1, p2), 99)
     assert tight <= loose * (1 + 1e-6)
@@ -95,7 +96,7 @@ def test_analytic_agrees_with_simulation(load):
     Poisson arrivals, 3,000 requests). Measured agreement (docs/accuracy.md): TPOT within 1-10% (asserted 15%)
     and TTFT p50/p90 within 2.5x at every load; both models rank loads the same way. The analytic
     TTFT is the conservative one (Kingman's bound, whole-prompt service)."""
-    inst = InstanceModel(DEP, "colocated", RequestSize(1024, 256))
+    inst = instance_model(DEP, "colocated", RequestSize(1024, 256))
     rate = load * inst.max_rps
     lat = inst.latency(rate, (50.0, 90.0, 99.0))
     n = 3000

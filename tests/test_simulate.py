@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.api import Deployment, deployment
+from planner.api import deployment
+from planner.deployment import Deployment
 from planner.errors import InputError
 from planner.perf.memory import memory_plan
 from planner.perf.shape import decode_shape, prefill_shape
@@ -35,12 +36,12 @@ def dep() -> Deployment:
 
 
 def step_s(d: Deployment, shape) -> float:
-    return step_time(d.model, d.acc, d.par, d.prec, shape, d.eff).step_s
+    return step_time(d.model, d.accelerator, d.parallel, d.precision, shape, d.eff).step_s
 
 
 def small_kv(d: Deployment, kv_tokens: int) -> Deployment:
     """The same deployment with a runtime overhead that leaves about ``kv_tokens`` of KV cache."""
-    plan = memory_plan(d.model, d.acc, d.par, d.prec, d.eff)
+    plan = memory_plan(d.model, d.accelerator, d.parallel, d.precision, d.eff)
     overhead = plan.overhead_bytes_per_gpu + plan.kv_room_bytes_per_gpu - kv_tokens * plan.kv_bytes_per_token_per_gpu
     eff = replace(d.eff, runtime_overhead_bytes=overhead)
     return replace(d, profile=Profile(engine="tiny-kv", defaults=eff))
@@ -117,7 +118,7 @@ def test_littles_law(dep):
 
 def test_tiny_kv_cache_preempts(dep):
     tiny = small_kv(dep, 4000)
-    cap = memory_plan(tiny.model, tiny.acc, tiny.par, tiny.prec, tiny.eff).max_kv_tokens
+    cap = memory_plan(tiny.model, tiny.accelerator, tiny.parallel, tiny.precision, tiny.eff).max_kv_tokens
     assert 3900 <= cap <= 4100
     n = 200
     arrivals = poisson_arrivals(20.0, n, 0)
@@ -163,7 +164,7 @@ def test_disaggregated_ttft_includes_kv_transfer(dep):
     n, isl, osl = 50, 1000, 32
     arrivals = poisson_arrivals(0.05, n, 2)
     link = 1e8  # a slow link: about 1.3 s for 1000 tokens of 128 KiB
-    xfer = isl * dep.model.kv_bytes_per_token(dep.prec.kv_bytes) / link
+    xfer = isl * dep.model.kv_bytes_per_token(dep.precision.kv_bytes) / link
     r = simulate_disaggregated(dep, dep, 1, 1, arrivals, np.full(n, isl), np.full(n, osl), kv_link_bytes_per_s=link)
     assert r.n_requests == n
     assert r.ttft_s["p50"] == pytest.approx(step_s(dep, prefill_shape(1, isl)) + xfer, rel=0.05)

@@ -553,7 +553,8 @@ def test_bucketize_is_deterministic_and_tabular():
     assert a == b and a != c
     frame = a.to_frame()
     assert list(frame.columns) == ["isl_lo", "isl_hi", "osl_lo", "osl_hi", "isl_mean", "osl_mean",
-                                   "isl_p90", "osl_p90", "share", "rate_rps"]
+                                   "isl_p90", "osl_p90", "share", "rate_rps", "isl_tail",
+                                   "isl_cs2"]
     assert len(frame) == len(a) and isinstance(a.buckets[0], Bucket)
 
 

@@ -1,19 +1,24 @@
-"""The integer linear program that picks the cheapest mix of instances.
+"""The integer linear program that picks the cheapest mix of instances, from a capacity table alone.
 
-Variables
+Variables (``k`` ranges over input-length classes: the buckets' ISL ranges)
   n_c ∈ ℤ≥0        instances of candidate c (accelerator × TP/PP/EP × role)
-  x_cb ∈ [0,1]     share of bucket b's rate served by colocated candidate c
-  y_pb, z_db ≥ 0   share of bucket b served disaggregated: prefill on p, decode on d
+  x_ck ∈ [0,1]     share of input class k routed to colocated candidate c
+  y_pk, z_dk ≥ 0   share of class k served disaggregated: prefill on p, decode on d
   u_c ∈ {0,1}      candidate c is used (only with N+k redundancy)
 
-Objective  min Σ_c w_c·n_c  with w_c the instance's $/hour (or GPUs, or watts; a 1e-6·cost
-           tie-break keeps the cheapest among equals)
+A router sees a request's prompt, not its answer, so shares are per input class: every output
+bucket of one input class splits alike, and a candidate takes a class only if it meets the SLO
+for every bucket in it.
+
+Objective  min Σ_c w_c·n_c  with w_c the instance's $/hour (or GPUs, or watts, with a 1e-6·cost
+           tie-break)
 
 Constraints
-  coverage       Σ_c x_cb + Σ_p y_pb = 1                       every bucket fully served
-  pairing        Σ_p y_pb = Σ_d z_db                           a disaggregated share needs both pools
-  capacity       Σ_b λ_b·x_cb / cap_cb ≤ n_c − k·u_c            (y, z alike for the pools)
-  used           n_c ≤ M_c·u_c, M_c = ⌈Σ_b λ_b/cap_cb⌉ + k + 1   (only with k spare instances)
+  coverage       Σ_c x_ck + Σ_p y_pk = 1                       every class fully served
+  pairing        Σ_{p of vendor v} y_pk = Σ_{d of vendor v} z_dk  KV moves only within a vendor's
+                                                                 transport (NIXL/NCCL, RCCL, HCCL)
+  capacity       Σ_b λ_b·s_{c,k(b)} / cap_cb ≤ n_c − spare·u_c
+  used           n_c ≤ M_c·u_c, M_c = ⌈Σ_b λ_b/cap_cb⌉ + spare + 1   (only with spare instances)
   availability   Σ_{c on type g} gpus_c·n_c ≤ A_g
   budget         Σ_c price_c·n_c ≤ B
 
@@ -21,12 +26,9 @@ Before solving, candidates dominated by another of the same type and role (no mo
 any bucket at no less price, GPUs or watts) are dropped; that cannot change the optimum.
 
 Linear load: an instance's busy share is the sum over buckets of rate / capacity, as if it
-time-shared between request sizes. This is exact for throughput-bound instances and safe
-for latency (each capacity already meets the SLO at that size alone); it is optimistic
-only when one instance mixes very different sizes whose prefills interfere, which the
-per-bucket TTFT checks in the report flag. Only instance counts are integer: bucket splits
-stay continuous (Mélange-style slices without binaries), which keeps the MILP small; it is
-solved by HiGHS in-process when ``highspy`` is installed, else by CBC.
+time-shared between request sizes (exact for throughput-bound instances, safe for latency since
+each capacity meets the SLO at that size alone). Only instance counts are integer. HiGHS runs
+in-process (its banner is kept off standard output); CBC is the fallback with the same gap.
 """
 
 from __future__ import annotations
@@ -37,25 +39,42 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pulp
 
-from planner.optimise.candidates import Candidate
+from planner.capacity import CandidateInfo, CapacityTable
+from planner.optimise.quiet import quiet_stdout
 
-STATUS = {pulp.LpSolutionOptimal: "optimal", pulp.LpSolutionIntegerFeasible: "feasible",
-          pulp.LpSolutionInfeasible: "infeasible", pulp.LpSolutionUnbounded: "unbounded",
-          pulp.LpSolutionNoSolutionFound: "no solution found"}
+OBJECTIVES = ("cost", "gpus", "power")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the plan must respect besides the SLO (already in the table) and how to solve it."""
+
+    objective: str = "cost"
+    availability: dict[str, int] = field(default_factory=dict)
+    budget_per_hour: float | None = None
+    spare_instances: int = 0
+    time_limit_s: float = 60.0
+    gap_rel: float = 0.002
+    cross_vendor_kv: bool = False
+    """Allow a prefill pool of one vendor to feed a decode pool of another (no engine ships that)."""
 
 
 @dataclass(frozen=True)
 class Solution:
+    """``status``: optimal, feasible (stopped at the time limit with a plan), time limit (stopped
+    before any plan was found), infeasible, or solver error. ``gap`` is the solver's measured
+    relative gap between the plan and its best bound."""
+
     status: str
     objective: float | None
     counts: dict[str, int] = field(default_factory=dict)
     shares: dict[tuple[str, int], float] = field(default_factory=dict)
     load: dict[str, float] = field(default_factory=dict)
-    lp_bound: float | None = None
+    bound: float | None = None
     solve_s: float = 0.0
-    time_limited: bool = False
 
     @property
     def ok(self) -> bool:
@@ -63,28 +82,36 @@ class Solution:
 
     @property
     def gap(self) -> float | None:
-        """Relative gap to the LP-relaxation bound (an upper bound on the true optimality gap)."""
-        if self.objective is None or self.lp_bound is None or self.objective <= 0:
+        if self.objective is None or self.bound is None or self.objective <= 0:
             return None
-        return max(0.0, (self.objective - self.lp_bound) / self.objective)
+        return max(0.0, (self.objective - self.bound) / self.objective)
 
 
-def prune_dominated(cands: list[Candidate]) -> list[Candidate]:
+def input_classes(table: CapacityTable) -> list[list[int]]:
+    """Bucket indices grouped by input-length range, in order of first appearance."""
+    order: dict[tuple[int, int], list[int]] = {}
+    for b in table.buckets:
+        order.setdefault((b.isl_lo, b.isl_hi), []).append(b.index)
+    return list(order.values())
+
+
+def prune_dominated(table: CapacityTable, idx: list[int]) -> list[int]:
     """Drop a candidate when another of the same accelerator type and role has at least its capacity
     in every bucket at no more price, GPUs and watts: any plan using it can swap in the other at no
-    extra cost on every objective and constraint (availability counts GPUs per type), so the optimum
-    is unchanged while the MILP shrinks."""
+    extra cost on every objective and constraint, so the optimum is unchanged."""
+    cap = table.capacity_rps
     keep = []
-    for a in cands:
+    for a in idx:
+        ca = table.candidates[a]
         dominated = False
-        for b in cands:
-            if b is a or b.acc.id != a.acc.id or b.role != a.role:
+        for b in idx:
+            cb = table.candidates[b]
+            if b == a or cb.accelerator != ca.accelerator or cb.role != ca.role:
                 continue
-            if (b.price_per_hour <= a.price_per_hour and b.gpus <= a.gpus and b.watts <= a.watts
-                    and all(cb >= ca for cb, ca in zip(b.capacity_rps, a.capacity_rps))):
-                strictly = (b.price_per_hour < a.price_per_hour or b.gpus < a.gpus
-                            or any(cb > ca for cb, ca in zip(b.capacity_rps, a.capacity_rps)))
-                if strictly or b.key < a.key:  # identical twins: keep one
+            if (cb.price_per_hour <= ca.price_per_hour and cb.gpus <= ca.gpus and cb.watts <= ca.watts
+                    and np.all(cap[b] >= cap[a])):
+                strictly = cb.price_per_hour < ca.price_per_hour or cb.gpus < ca.gpus or np.any(cap[b] > cap[a])
+                if strictly or cb.key < ca.key:  # identical twins: keep one
                     dominated = True
                     break
         if not dominated:
@@ -92,7 +119,7 @@ def prune_dominated(cands: list[Candidate]) -> list[Candidate]:
     return keep
 
 
-def weight(c: Candidate, objective: str) -> float:
+def weight(c: CandidateInfo, objective: str) -> float:
     if objective == "gpus":
         return c.gpus + 1e-6 * c.price_per_hour
     if objective == "power":
@@ -100,88 +127,135 @@ def weight(c: Candidate, objective: str) -> float:
     return c.price_per_hour
 
 
-def _solver(time_limit_s: float, gap_rel: float = 0.0) -> pulp.LpSolver:
+def _solver(time_limit_s: float, gap_rel: float) -> pulp.LpSolver:
     if "HiGHS" in pulp.listSolvers(onlyAvailable=True):
         return pulp.getSolver("HiGHS", msg=False, timeLimit=time_limit_s, gapRel=gap_rel)
     return pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap_rel)
 
 
-def solve(cands: list[Candidate], rates: list[float], *, objective: str = "cost",
-          availability: dict[str, int] | None = None, budget: float | None = None, spare: int = 0,
-          allow: Callable[[Candidate], bool] | None = None, time_limit_s: float = 60.0,
-          relax: bool = False, gap_rel: float = 0.0) -> Solution:
+def solve(table: CapacityTable, rates: list[float], limits: Limits | None = None, *,
+          allow: Callable[[CandidateInfo], bool] | None = None, relax: bool = False) -> Solution:
     """Build and solve the ILP over the candidates ``allow`` admits (see the module docstring)."""
+    limits = limits or Limits()
     with warnings.catch_warnings():  # PuLP 3.x announces its 4.0 API on every variable
         warnings.simplefilter("ignore", DeprecationWarning)
-        return _solve(cands, rates, objective, availability, budget, spare, allow, time_limit_s, relax, gap_rel)
+        return _solve(table, rates, limits, allow, relax)
 
 
-def _solve(cands: list[Candidate], rates: list[float], objective: str, availability: dict[str, int] | None,
-           budget: float | None, spare: int, allow: Callable[[Candidate], bool] | None, time_limit_s: float,
-           relax: bool, gap_rel: float) -> Solution:
+def _solve(table: CapacityTable, rates: list[float], limits: Limits,
+           allow: Callable[[CandidateInfo], bool] | None, relax: bool) -> Solution:
     t0 = time.perf_counter()
-    cs = [c for c in cands if max(c.capacity_rps, default=0.0) > 0 and (allow is None or allow(c))]
-    if len({c.key for c in cs}) != len(cs):
-        raise ValueError("ilp.solve: candidate keys must be unique (one variable per candidate)")
-    cs = prune_dominated(cs)
-    nb = len(rates)
+    if len(rates) != len(table.buckets):
+        raise ValueError("ilp.solve: one rate per bucket of the capacity table")
+    classes = input_classes(table)
+    idx = [i for i, c in enumerate(table.candidates) if table.useful(i) and (allow is None or allow(c))]
+    idx = prune_dominated(table, idx)
+    cap = table.capacity_rps
     prob = pulp.LpProblem("capacity_plan", pulp.LpMinimize)
     cat = "Continuous" if relax else "Integer"
-    n = {c.key: pulp.LpVariable(f"n_{i}", lowBound=0, cat=cat) for i, c in enumerate(cs)}
-    share: dict[tuple[str, int], pulp.LpVariable] = {}
-    for i, c in enumerate(cs):
-        for b in range(nb):
-            if c.capacity_rps[b] > 0 and rates[b] > 0:
-                share[(c.key, b)] = pulp.LpVariable(f"s_{i}_{b}", lowBound=0, upBound=1)
-    prob += pulp.lpSum(weight(c, objective) * n[c.key] for c in cs)
-    for b in range(nb):
-        if rates[b] <= 0:
+    n = {i: pulp.LpVariable(f"n_{i}", lowBound=0, cat=cat) for i in idx}
+    share: dict[tuple[int, int], pulp.LpVariable] = {}
+    for i in idx:
+        for k, members in enumerate(classes):
+            live = [b for b in members if rates[b] > 0]
+            if live and all(cap[i, b] > 0 for b in live):
+                share[(i, k)] = pulp.LpVariable(f"s_{i}_{k}", lowBound=0, upBound=1)
+    prob += pulp.lpSum(weight(table.candidates[i], limits.objective) * n[i] for i in idx)
+    vendors = sorted({table.candidates[i].vendor for i in idx})
+    for k, members in enumerate(classes):
+        if not any(rates[b] > 0 for b in members):
             continue
-        colo = [share[(c.key, b)] for c in cs if c.role == "colocated" and (c.key, b) in share]
-        pre = [share[(c.key, b)] for c in cs if c.role == "prefill" and (c.key, b) in share]
-        dec = [share[(c.key, b)] for c in cs if c.role == "decode" and (c.key, b) in share]
-        prob += pulp.lpSum(colo) + pulp.lpSum(pre) == 1, f"cover_{b}"
-        prob += pulp.lpSum(pre) == pulp.lpSum(dec), f"pair_{b}"
-    used = {}
-    for i, c in enumerate(cs):
-        load = pulp.lpSum(rates[b] / c.capacity_rps[b] * share[(c.key, b)] for b in range(nb) if (c.key, b) in share)
+        role = {r: [(i, share[(i, k)]) for i in idx if (i, k) in share and table.candidates[i].role == r]
+                for r in ("colocated", "prefill", "decode")}
+        prob += pulp.lpSum(v for _, v in role["colocated"]) + pulp.lpSum(v for _, v in role["prefill"]) == 1, \
+            f"cover_{k}"
+        groups = [None] if limits.cross_vendor_kv else vendors
+        for g in groups:
+            pre = [v for i, v in role["prefill"] if g is None or table.candidates[i].vendor == g]
+            dec = [v for i, v in role["decode"] if g is None or table.candidates[i].vendor == g]
+            prob += pulp.lpSum(pre) == pulp.lpSum(dec), f"pair_{k}_{g or 'any'}"
+    cls_of = {b: k for k, members in enumerate(classes) for b in members}
+    spare = limits.spare_instances
+    for i in idx:
+        terms = [(rates[b] / cap[i, b], share[(i, cls_of[b])]) for b in range(len(rates))
+                 if rates[b] > 0 and (i, cls_of[b]) in share]
+        load = pulp.lpSum(w * v for w, v in terms)
         if spare and not relax:
             # big-M: no optimum runs more instances of c than it would need to carry every bucket alone
-            big_m = math.ceil(sum(rates[b] / c.capacity_rps[b] for b in range(nb) if (c.key, b) in share)) + spare + 1
-            used[c.key] = pulp.LpVariable(f"u_{i}", cat="Binary")
-            prob += n[c.key] <= big_m * used[c.key], f"used_{i}"
-            prob += load <= n[c.key] - spare * used[c.key], f"cap_{i}"
+            big_m = math.ceil(sum(w for w, _ in terms)) + spare + 1
+            used = pulp.LpVariable(f"u_{i}", cat="Binary")
+            prob += n[i] <= big_m * used, f"used_{i}"
+            prob += load <= n[i] - spare * used, f"cap_{i}"
         else:
-            prob += load <= n[c.key], f"cap_{i}"
-    for acc_id, limit in (availability or {}).items():
-        on_type = [c for c in cs if c.acc.id == acc_id]
+            prob += load <= n[i], f"cap_{i}"
+    for acc_id, limit in (limits.availability or {}).items():
+        on_type = [i for i in idx if table.candidates[i].accelerator == acc_id]
         if on_type:
-            prob += pulp.lpSum(c.gpus * n[c.key] for c in on_type) <= limit, f"avail_{acc_id}"
-    if budget is not None:
-        prob += pulp.lpSum(c.price_per_hour * n[c.key] for c in cs) <= budget, "budget"
-    if not cs:
+            prob += pulp.lpSum(table.candidates[i].gpus * n[i] for i in on_type) <= limit, f"avail_{acc_id}"
+    if limits.budget_per_hour is not None:
+        prob += pulp.lpSum(table.candidates[i].price_per_hour * n[i] for i in idx) <= limits.budget_per_hour, "budget"
+    if not idx:
         return Solution("infeasible", None, solve_s=time.perf_counter() - t0)
+    status, bound = _run(prob, limits, relax)
+    elapsed = time.perf_counter() - t0
+    if status not in ("optimal", "feasible"):
+        return Solution(status, None, solve_s=elapsed)
+    keys = {i: table.candidates[i].key for i in idx}
+    counts = {keys[i]: int(round(v.value() or 0)) if not relax else float(v.value() or 0) for i, v in n.items()}
+    shares: dict[tuple[str, int], float] = {}
+    for (i, k), v in share.items():
+        val = float(v.value() or 0.0)
+        if val > 1e-9:
+            for b in classes[k]:
+                if rates[b] > 0:
+                    shares[(keys[i], b)] = val
+    loads = {keys[i]: sum(rates[b] / cap[i, b] * shares.get((keys[i], b), 0.0) for b in range(len(rates))
+                          if cap[i, b] > 0) for i in idx}
+    obj = float(pulp.value(prob.objective) or 0.0)
+    if status == "optimal" and bound is None:
+        bound = obj
+    return Solution(status, obj, {k: v for k, v in counts.items() if v}, shares, loads, bound, elapsed)
+
+
+_HIGHS_LIMIT = {"kTimeLimit", "kIterationLimit", "kSolutionLimit", "kInterrupt"}
+
+
+def _run(prob: pulp.LpProblem, limits: Limits, relax: bool) -> tuple[str, float | None]:
+    """Solve; (status, best bound). Status is read from the solver itself: a time-limited stop with a
+    plan is 'feasible', without one 'time limit' (never 'infeasible')."""
     try:
-        prob.solve(_solver(time_limit_s, gap_rel))
+        with quiet_stdout():
+            prob.solve(_solver(limits.time_limit_s, limits.gap_rel))
     except Exception:  # noqa: BLE001 - a solver interface failing on extreme numbers: retry with CBC
         try:
-            prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s))
+            with quiet_stdout():
+                prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=limits.time_limit_s, gapRel=limits.gap_rel))
         except Exception:  # noqa: BLE001
-            return Solution("solver error", None, solve_s=time.perf_counter() - t0)
-    elapsed = time.perf_counter() - t0
-    status = STATUS.get(prob.sol_status, "no solution found")
-    # CBC stopped by its time limit can report problem status "Optimal": trust the solution status.
-    time_limited = elapsed >= time_limit_s * 0.98 or prob.sol_status == pulp.LpSolutionIntegerFeasible
-    if status == "optimal" and time_limited and not relax:
-        status = "feasible"
-    if status not in ("optimal", "feasible"):
-        return Solution(status, None, solve_s=elapsed, time_limited=time_limited)
-    counts = {k: int(round(v.value() or 0)) if not relax else float(v.value() or 0) for k, v in n.items()}
-    shares = {k: float(v.value() or 0.0) for k, v in share.items() if (v.value() or 0.0) > 1e-9}
-    loads = {}
-    for c in cs:
-        loads[c.key] = sum(rates[b] / c.capacity_rps[b] * shares.get((c.key, b), 0.0) for b in range(nb)
-                           if c.capacity_rps[b] > 0)
-    obj = float(pulp.value(prob.objective) or 0.0)
-    return Solution(status, obj, {k: v for k, v in counts.items() if v}, shares, loads, solve_s=elapsed,
-                    time_limited=time_limited)
+            return "solver error", None
+        return _cbc_status(prob), None
+    model = getattr(prob, "solverModel", None)
+    if model is None or not hasattr(model, "getModelStatus"):
+        return _cbc_status(prob), None
+    ms = model.modelToString(model.getModelStatus()) if hasattr(model, "modelToString") else ""
+    name = str(model.getModelStatus()).split(".")[-1]
+    info = model.getInfo()
+    has_plan = getattr(info, "primal_solution_status", 0) == 2
+    bound = getattr(info, "mip_dual_bound", None) if not relax else None
+    bound = float(bound) if bound is not None and math.isfinite(bound) else None
+    if name == "kOptimal":
+        return "optimal", bound
+    if name in _HIGHS_LIMIT or "limit" in ms.lower():
+        return ("feasible" if has_plan else "time limit"), bound
+    if name == "kInfeasible":
+        return "infeasible", None
+    return ("feasible" if has_plan else "no solution found"), bound
+
+
+def _cbc_status(prob: pulp.LpProblem) -> str:
+    if prob.sol_status == pulp.LpSolutionOptimal:
+        return "optimal"
+    if prob.sol_status == pulp.LpSolutionIntegerFeasible:
+        return "feasible"
+    if prob.status == pulp.LpStatusInfeasible:
+        return "infeasible"
+    return "time limit" if prob.status == pulp.LpStatusNotSolved else "no solution found"

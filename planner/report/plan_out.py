@@ -9,20 +9,22 @@ from rich.console import Console
 from rich.table import Table
 
 from planner.errors import PlannerError
-from planner.optimise.plan import Plan
+from planner.plan_result import Plan
 from planner.report.fmt import seconds
 from planner.report.junit import write_atomic
 
 
 def render(plan: Plan, console: Console) -> None:
-    head = (f"[bold]{plan.model}[/] at {plan.rate_rps:g} req/s, SLO p{plan.slo['percentile']:g} "
-            f"TTFT {plan.slo['ttft_s']} s / TPOT {plan.slo['tpot_s']} s — {plan.status}")
+    limits = " / ".join(f"{name} {seconds(plan.slo[key])}" for name, key in (("TTFT", "ttft_s"), ("TPOT", "tpot_s"))
+                        if plan.slo.get(key) is not None)
+    head = (f"[bold]{plan.model}[/] at {plan.rate_rps:g} req/s, SLO p{plan.slo['percentile']:g} {limits} — "
+            f"{plan.status} ({plan.engine}, {plan.precision} weights, {plan.kv_dtype} KV)")
     console.print(head)
     t = Table(title="recommended deployment")
     for col in ("accelerator", "role", "TP", "PP", "EP", "instances", "GPUs", "$/hour", "utilisation", "buckets"):
         t.add_column(col, justify="left" if col in ("accelerator", "role", "buckets") else "right")
     for g in plan.groups:
-        t.add_row(g.gpu, g.role, f"{g.tp}{' DPA' if g.dp_attn else ''}", str(g.pp), str(g.ep), str(g.instances),
+        t.add_row(g.accelerator, g.role, f"{g.tp}{' DPA' if g.dp_attn else ''}", str(g.pp), str(g.ep), str(g.instances),
                   str(g.gpus),
                   f"{g.cost_per_hour:,.2f}", f"{100 * g.utilisation:.0f}%",
                   ", ".join(f"{b}:{100 * s:.0f}%" for b, s in g.bucket_shares.items()))
@@ -39,7 +41,7 @@ def render(plan: Plan, console: Console) -> None:
     s.add_row("output tokens/s", f"{plan.output_tokens_per_s:,.0f}")
     s.add_row("binding", "; ".join(plan.binding) or "-")
     s.add_row("solver", f"{plan.status}, {plan.solve_s:.2f} s, {plan.candidates} candidates"
-              + (f", gap <= {100 * plan.gap:.1f}%" if plan.gap else ""))
+              + (f", gap {100 * plan.gap:.2f}%" if plan.gap is not None else ""))
     console.print(s)
     b = Table(title="per bucket")
     for col in ("#", "input tokens", "output tokens", "req/s", f"TTFT p{plan.predicted['percentile']:g}",
@@ -48,6 +50,12 @@ def render(plan: Plan, console: Console) -> None:
     for r in plan.buckets:
         b.add_row(str(r.index), r.isl, r.osl, f"{r.rate_rps:.3g}", seconds(r.ttft_s), seconds(r.tpot_s), r.served_by)
     console.print(b)
+    r = Table(title="routing (by prompt length)")
+    r.add_column("input tokens")
+    r.add_column("share per group")
+    for route in plan.routing:
+        r.add_row(route.isl, "; ".join(f"{k} {100 * v:.0f}%" for k, v in route.shares.items()))
+    console.print(r)
     a = Table(title="alternatives")
     for col in ("alternative", "status", "$/hour", "vs plan", "GPUs", "why"):
         a.add_column(col, justify="right" if col in ("$/hour", "vs plan", "GPUs") else "left")
@@ -66,6 +74,7 @@ def write_csv(plan: Plan, path: Path) -> None:
     frame.insert(0, "model", plan.model)
     frame["plan_cost_per_hour"] = plan.cost_per_hour
     frame["plan_status"] = plan.status
+    frame["plan_slo_percentile"] = plan.slo.get("percentile")
     frame.to_csv(buf, index=False)
     write_atomic(Path(path), buf.getvalue().encode())
 

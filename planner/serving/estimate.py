@@ -23,12 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from planner.api import Deployment, deployment
+from planner.deployment import Deployment, make_deployment
 from planner.errors import InputError, PlannerError
-from planner.perf.shape import decode_shape
+from planner.perf.shape import decode_shape, prefill_shape
 from planner.perf.step import step_time
-from planner.serving.model import InstanceModel, RequestSize
-from planner.workload import SLO, Workload, parse_length, read_trace
+from planner.serving.instance import Instance, RequestSize
+from planner.serving.roles import Prefill, instance_model
+from planner.serving.table import bucket_size
+from planner.workload import SLO, Workload, bucketize, read_trace
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class Estimate:
     """What one instance does for a workload; SI units, ``to_dict`` for JSON."""
 
     model: str
-    gpu: str
+    accelerator: str
     gpus: int
     parallel: str
     engine: str
@@ -66,39 +68,31 @@ class Estimate:
         return d
 
 
-def load_workload(path: str | Path, rate_rps: float | None = None) -> Workload:
-    """A trace CSV (BurstGPT, Azure, plain) or a YAML with rate_rps, input, output[, arrival_cv]."""
+def read_workload(path: str | Path, rate_rps: float | None = None) -> tuple[Workload, float | None]:
+    """A trace CSV (BurstGPT, Azure, plain) or a workload YAML (the scenario's ``workload:`` block:
+    rate_rps, input, output, arrival_cv; rate_rps may be left out for offline or closed-loop runs).
+    Returns the workload and the rate the file or ``rate_rps`` states (None when neither does)."""
     p = Path(path)
     if p.suffix.lower() in (".yaml", ".yml"):
         from planner._yaml import load_yaml
+        from planner.scenario import parse_workload
 
         raw = load_yaml(p, "workload")
-        if not isinstance(raw, dict):
-            raise InputError("workload", "a mapping with rate_rps, input, output", raw, where=str(p))
-        known = {"rate_rps", "input", "output", "arrival_cv"}
-        extra = set(raw) - known
-        if extra:
-            raise InputError(sorted(extra)[0], f"one of {', '.join(sorted(known))}", where=str(p))
-        for key in ("input", "output"):
-            if key not in raw:
-                raise InputError(key, "a length: 512, lognormal:mean=800,p99=4000 or hist:file.csv", where=str(p))
-        from planner._yaml import number
-
-        rate = rate_rps if rate_rps is not None else number(raw.get("rate_rps", 1.0), "rate_rps", str(p))
-        cv = number(raw.get("arrival_cv", 1.0), "arrival_cv", str(p), allow_zero=True)
-        return Workload(rate, parse_length(str(raw["input"])), parse_length(str(raw["output"])), cv)
-    return Workload.from_trace(read_trace(p), rate_rps=rate_rps)
+        if isinstance(raw, dict) and rate_rps is not None:
+            raw = {**raw, "rate_rps": rate_rps}
+        wl = parse_workload(raw, str(p), p.parent, require_rate=False)
+        return wl, (wl.rate_rps if isinstance(raw, dict) and raw.get("rate_rps") is not None else None)
+    trace = read_trace(p)
+    if rate_rps is None and trace.rate_rps is None:
+        return Workload.from_trace(trace, rate_rps=1.0), None
+    wl = Workload.from_trace(trace, rate_rps=rate_rps)
+    return wl, wl.rate_rps
 
 
-def request_size(workload: Workload, percentile: float = 99.0, n: int = 20000, seed: int = 0) -> RequestSize:
-    """Representative size of a workload: mean lengths, the input length at ``percentile``,
-    and the squared CV of prefill work (taken linear in input length)."""
-    rng = np.random.default_rng(seed)
-    isl, osl = workload.sample_requests(n, rng)
-    isl = isl.astype(float)
-    mean = float(isl.mean())
-    return RequestSize(isl=mean, osl=float(osl.mean()), isl_tail=float(np.quantile(isl, percentile / 100.0)),
-                       cs2=float(isl.var() / mean**2) if mean else 0.0)
+def request_size(workload: Workload, percentile: float = 99.0) -> RequestSize:
+    """Representative size of a workload: the one bucket of ``bucketize(workload, 1, 1)`` read by the
+    same ``bucket_size`` the planner uses, so a TTFT percentile means the same in ``estimate`` and ``plan``."""
+    return bucket_size(bucketize(workload, 1, 1, percentile=percentile).buckets[0])
 
 
 def _positive(value: float | None, name: str) -> float | None:
@@ -109,12 +103,16 @@ def _positive(value: float | None, name: str) -> float | None:
     return float(value)
 
 
-def estimate(model: str, gpu: str, tp: int = 1, pp: int = 1, ep: int = 1, precision: str = "bf16",
-             kv_dtype: str | None = None, engine: str = "vllm", isl: int | None = None, osl: int | None = None,
-             workload: Workload | str | Path | None = None, concurrency: int | None = None,
+def estimate(model: str | None = None, accelerator: str | None = None, tp: int = 1, pp: int = 1, ep: int = 1,
+             precision: str = "bf16", kv_dtype: str | None = None, engine: str = "vllm", isl: int | None = None,
+             osl: int | None = None, workload: Workload | str | Path | None = None, concurrency: int | None = None,
              rate_rps: float | None = None, slo: SLO | None = None, role: str = "colocated",
-             dep: Deployment | None = None, dp_attn: bool = False, **db: Any) -> Estimate:
-    """Throughput, latency and limits of one instance (see the module docstring for the modes)."""
+             deployment: Deployment | None = None, dp_attn: bool = False, **db: Any) -> Estimate:
+    """Throughput, latency and limits of one instance (see the module docstring for the modes).
+
+    Give ``model`` and ``accelerator`` (with parallelism, precision and engine), or a ready
+    ``deployment``, not both. A workload file that states a rate is estimated at that rate unless
+    ``concurrency`` or ``rate_rps`` says otherwise."""
     if concurrency is not None and rate_rps is not None:
         raise InputError("concurrency/rate", "one of --concurrency or --rate, not both")
     rate_rps = _positive(rate_rps, "rate")
@@ -123,9 +121,20 @@ def estimate(model: str, gpu: str, tp: int = 1, pp: int = 1, ep: int = 1, precis
         raise InputError("concurrency", "an integer >= 1", concurrency)
     if role not in ("colocated", "prefill", "decode"):
         raise InputError("role", "colocated, prefill or decode", role)
-    d = dep or deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, dp_attn=dp_attn, **db)
+    if deployment is not None and (model is not None or accelerator is not None):
+        raise InputError("deployment", "either a deployment or model and accelerator names, not both")
+    if deployment is None and (model is None or accelerator is None):
+        raise InputError("model/accelerator", "both a model and an accelerator (or a deployment)")
+    d = deployment or make_deployment(model, accelerator, tp, pp, ep, precision, kv_dtype, engine, dp_attn=dp_attn,
+                                      **db)
+    notes: list[str] = []
     if workload is not None and not isinstance(workload, Workload):
-        workload = load_workload(workload, rate_rps)
+        workload, stated = read_workload(workload, rate_rps)
+        if rate_rps is None and concurrency is None and stated is not None:
+            rate_rps = stated
+            notes.append(f"rate {stated:g} req/s from the workload file")
+    elif isinstance(workload, Workload) and rate_rps is None and concurrency is None:
+        rate_rps = workload.rate_rps
     if workload is None:
         if isl is None or osl is None:
             raise InputError("isl/osl", "both --isl and --osl, or --workload FILE")
@@ -135,14 +144,11 @@ def estimate(model: str, gpu: str, tp: int = 1, pp: int = 1, ep: int = 1, precis
         if d.model.max_context and isl + osl > d.model.max_context:
             raise InputError("isl/osl", f"isl + osl within the model's {d.model.max_context:,}-token context",
                              isl + osl)
-        workload = Workload.fixed(rate_rps or 1.0, isl, osl)
-    elif rate_rps is None and concurrency is None and workload.pairs is not None and slo is not None:
-        rate_rps = workload.rate_rps
+        workload = Workload.fixed(rate_rps or 1.0, isl, osl)  # the rate is used only in rate mode
     pct = slo.percentile if slo else 99.0
     size = request_size(workload, pct)
-    inst = InstanceModel(d, role, size, arrival_cv=workload.arrival_cv)
+    inst = instance_model(d, role, size, arrival_cv=workload.arrival_cv)
     mem = inst.memory
-    notes: list[str] = []
     if not mem.fits:
         raise PlannerError(f"does not fit: {mem.reason}")
     if not inst.grid:
@@ -180,14 +186,15 @@ def estimate(model: str, gpu: str, tp: int = 1, pp: int = 1, ep: int = 1, precis
         goodput = inst.goodput_rps(slo.ttft_s, slo.tpot_s, slo.percentile)
         if rate_rps is not None and rate_rps > goodput:
             bound = "SLO"
-    gpus = d.par.gpus
+    gpus = d.parallel.gpus
     total_tps = rps * (size.isl + size.osl)
     if role == "prefill":
         out_tps = rps
         total_tps = rps * size.isl
     _ = step
     return Estimate(
-        model=d.model.id, gpu=d.acc.id, gpus=gpus, parallel=d.par.label(), engine=d.profile.engine, role=role,
+        model=d.model.id, accelerator=d.accelerator.id, gpus=gpus, parallel=d.parallel.label(), engine=d.engine,
+        role=role,
         mode=mode, isl=size.isl, osl=size.osl, concurrency=conc, requests_per_s=rps, output_tokens_per_s=out_tps,
         output_tokens_per_s_per_gpu=out_tps / gpus, total_tokens_per_s=total_tps, ttft_s=ttft, tpot_s=tpot,
         bound=bound, memory=mem.to_dict(), rate_rps=rate_rps, utilisation=util, max_rps=inst.max_rps,
@@ -198,7 +205,7 @@ def estimate(model: str, gpu: str, tp: int = 1, pp: int = 1, ep: int = 1, precis
 def latency_sweep(dep: Deployment, isl: float, osl: float, arrival_cv: float = 1.0,
                   percentiles: tuple[float, ...] = (50.0, 90.0, 99.0), points: int = 12) -> list[dict[str, Any]]:
     """TTFT/TPOT of one colocated instance from 5% to 95% of its maximum rate (for plots and tables)."""
-    inst = InstanceModel(dep, "colocated", RequestSize(float(isl), float(osl)), arrival_cv=arrival_cv)
+    inst = instance_model(dep, "colocated", RequestSize(float(isl), float(osl)), arrival_cv=arrival_cv)
     if not inst.fits or inst.max_rps <= 0:
         raise PlannerError(f"does not fit: {inst.memory.reason}")
     rows = []
@@ -209,7 +216,7 @@ def latency_sweep(dep: Deployment, isl: float, osl: float, arrival_cv: float = 1
     return rows
 
 
-def _closed_loop(inst: InstanceModel, n: int, pcts: tuple[float, ...], notes: list[str]):
+def _closed_loop(inst: Instance, n: int, pcts: tuple[float, ...], notes: list[str]):
     """N clients each sending its next request when the previous one ends. Clients drift out of
     step, so arrivals look random at λ = N_eff / (TTFT + (O−1)·TPOT), solved by fixed-point
     iteration; TPOT is the colocated step at N_eff (with its prefill share). Clients with fixed
@@ -247,17 +254,15 @@ def _closed_loop(inst: InstanceModel, n: int, pcts: tuple[float, ...], notes: li
     return n_eff, rate, rate * O, ttft, tp, tpot
 
 
-def _bound(inst: InstanceModel, conc: float, mode: str) -> str:
+def _bound(inst: Instance, conc: float, mode: str) -> str:
     """What limits throughput here: the step's bound, or the concurrency cap when the step
     is memory-bound at the cap (more sequences would still help)."""
     d = inst.dep
     I, O = inst.size.isl, inst.size.osl
-    if inst.role == "prefill":
-        from planner.perf.shape import prefill_shape
-
-        st = step_time(d.model, d.acc, d.par, d.prec, prefill_shape(inst.prefill_batch, I), d.eff)
+    if isinstance(inst, Prefill):
+        st = step_time(d.model, d.accelerator, d.parallel, d.precision, prefill_shape(inst.prefill_batch, I), d.eff)
         return _label(st.bound)
-    st = step_time(d.model, d.acc, d.par, d.prec, decode_shape(max(conc, 1.0), I + O / 2.0), d.eff)
+    st = step_time(d.model, d.accelerator, d.parallel, d.precision, decode_shape(max(conc, 1.0), I + O / 2.0), d.eff)
     step_bound = _label(st.bound)
     if mode == "offline" and step_bound != "compute":
         return {"kv_capacity": "KV capacity", "max_seqs": "sequence cap", "token_budget": "token budget"}[

@@ -40,458 +40,32 @@ mean context on a :data:`CTX_GRID_TOKENS` grid.
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import deque
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 
-from planner.api import Deployment
-from planner.errors import InfeasibleError, InputError
-from planner.perf.memory import memory_plan
-from planner.perf.shape import StepShape, decode_shape, prefill_shape
-from planner.perf.step import step_time
+from planner.deployment import Deployment
+from planner.errors import InputError
+from planner.serving.sim_engine import (
+    _check_fits,
+    _count,
+    _Engine,
+    _kv_capacity,
+    _limits,
+    _positive,
+    _Requests,
+    _requests,
+    _run,
+    _StepTimer,
+    _token_list,
+)
+from planner.serving.sim_result import SimResult
 from planner.workload import Workload
 
-BLOCK_TOKENS = 16  # KV block size (vLLM's default); admission keeps one block of slack
-CTX_GRID_TOKENS = 64  # decode mean-context rounding for the step-time cache
-PERCENTILES = (50, 90, 95, 99)
-
-
-@dataclass(frozen=True)
-class SimResult:
-    """Latency and throughput of the completed requests of one simulation.
-
-    ``ttft_s``, ``tpot_s`` and ``e2e_s`` hold ``mean``, ``p50``, ``p90``, ``p95``, ``p99`` over
-    completed requests; per-request TPOT = (finish − first token)/(osl − 1), over requests with
-    osl > 1. ``duration_s`` runs from the first arrival to the last completion; throughputs are
-    completed requests (their output tokens) over it. ``mean_decode_batch`` is the time-weighted
-    mean decode batch over steps with a decode part; ``mean_in_system`` the time-average number
-    of requests between arrival and finish over ``duration_s`` (Little's law: ≈ requests_per_s ·
-    mean e2e). ``max_kv_tokens`` is the KV capacity of one (decode) instance. NaN where undefined.
-    """
-
-    n_requests: int
-    duration_s: float
-    ttft_s: dict[str, float]
-    tpot_s: dict[str, float]
-    e2e_s: dict[str, float]
-    output_tokens_per_s: float
-    requests_per_s: float
-    mean_decode_batch: float
-    preemptions: int
-    max_kv_tokens: int
-    mean_in_system: float = math.nan
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-# ---------------------------------------------------------------- input checks
-
-
-def _finite_array(x: object, field: str) -> np.ndarray:
-    try:
-        a = np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
-        raise InputError(field, "a 1-D array of numbers", type(x).__name__) from None
-    if a.ndim != 1 or a.size == 0:
-        raise InputError(field, "a non-empty 1-D array", f"shape {a.shape}")
-    bad = ~np.isfinite(a)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise InputError(field, f"finite numbers (index {i})", float(a[i]))
-    return a
-
-
-def _token_list(x: object, field: str, n: int | None = None) -> list[int]:
-    a = _finite_array(x, field)
-    bad = (a < 1) | (a != np.round(a))
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise InputError(field, f"whole numbers of tokens >= 1 (index {i})", float(a[i]))
-    if n is not None and a.size != n:
-        raise InputError(field, f"{n} lengths, one per request", a.size)
-    return [int(v) for v in a]
-
-
-def _count(x: object, field: str, minimum: int = 1) -> int:
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < minimum:
-        raise InputError(field, f"a whole number >= {minimum}", x)
-    return int(x)
-
-
-def _positive(x: object, field: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
-        raise InputError(field, "a positive finite number", x)
-    v = float(x)
-    if not math.isfinite(v) or v <= 0:
-        raise InputError(field, "a positive finite number", x)
-    return v
-
-
-def _kv_capacity(dep: Deployment, role: str) -> int:
-    plan = memory_plan(dep.model, dep.acc, dep.par, dep.prec, dep.eff, min_kv_tokens=BLOCK_TOKENS)
-    if plan.max_kv_tokens < 2 * BLOCK_TOKENS:
-        raise InfeasibleError(f"{role}: no room for a KV cache: {plan.reason}")
-    return plan.max_kv_tokens
-
-
-def _check_fits(isl: list[int], osl: list[int], capacity: int, field: str, decode: bool = True) -> None:
-    """Every request must fit alone (prompt + outputs + one block), or it could never finish."""
-    need = [i + (o if decode else 0) + BLOCK_TOKENS for i, o in zip(isl, osl)]
-    worst = max(range(len(need)), key=need.__getitem__)
-    if need[worst] > capacity:
-        what = "isl + osl" if decode else "isl"
-        raise InputError(field, f"{what} + {BLOCK_TOKENS} within the instance's {capacity} KV tokens "
-                         f"(request {worst})", need[worst] - BLOCK_TOKENS)
-
-
-# ---------------------------------------------------------------- step times
-
-
-class _StepTimer:
-    """Memoised ``step_time(...).step_s`` of one deployment, keyed by the rounded step shape."""
-
-    def __init__(self, dep: Deployment) -> None:
-        self.dep = dep
-        self.eff = dep.eff
-        self.cache: dict[tuple[Any, ...], float] = {}
-
-    def __call__(self, chunks: tuple[tuple[int, int, bool], ...], n_decode: int, ctx_sum: int) -> float:
-        ctx_q = round(ctx_sum / n_decode / CTX_GRID_TOKENS) if n_decode else 0
-        key = (chunks, n_decode, ctx_q)
-        dt = self.cache.get(key)
-        if dt is None:
-            shape: StepShape | None = None
-            for chunk, past, last in chunks:
-                part = prefill_shape(1, chunk, past, last)
-                shape = part if shape is None else shape + part
-            if n_decode:
-                part = decode_shape(n_decode, ctx_q * CTX_GRID_TOKENS)
-                shape = part if shape is None else shape + part
-            assert shape is not None
-            d = self.dep
-            dt = step_time(d.model, d.acc, d.par, d.prec, shape, self.eff).step_s
-            self.cache[key] = dt
-        return dt
-
-
-# ---------------------------------------------------------------- request state and one engine
-
-
-class _Requests:
-    """Per-request state in plain lists (fast scalar access), indexed by request id."""
-
-    def __init__(self, arrival_s: list[float], isl: list[int], osl: list[int]) -> None:
-        n = len(isl)
-        self.arrival_s = arrival_s
-        self.isl, self.osl = isl, osl
-        self.gen = [0] * n  # output tokens emitted (exact unless the request is decoding)
-        self.target = list(isl)  # tokens to prefill: the prompt, or prompt + outputs after a preemption
-        self.done = [0] * n  # tokens of target prefilled so far
-        self.loaded = [False] * n  # KV arrived from a prefill engine (decode engines only)
-        self.ver = [0] * n  # bumped on preemption: invalidates the request's heap entry
-        self.tick0 = [0] * n  # engine tick when the request entered decode
-        self.gen0 = [0] * n  # gen at that tick
-        self.cached0 = [0] * n  # cached tokens at that tick
-        self.first_s = [-1.0] * n
-        self.finish_s = [-1.0] * n
-
-
-class _Engine:
-    """One instance: ``mode`` is ``colocated``, ``prefill`` (prefill-only) or ``decode`` (decode-only).
-
-    Decoding sequences advance together, one token per step, so their state is kept relative to an
-    engine tick (gen = gen0 + tick − tick0) and finishes come off a heap keyed by tick.
-    """
-
-    def __init__(self, mode: str, req: _Requests, timer: _StepTimer, capacity: int,
-                 waiting: deque[int] | None = None) -> None:
-        eff = timer.eff
-        self.mode, self.req, self.timer, self.capacity = mode, req, timer, capacity
-        self.token_budget = int(eff.token_budget)
-        self.seq_cap = int(min(eff.max_seqs, eff.token_budget))
-        if self.token_budget < 1 or self.seq_cap < 1:
-            raise InputError("profile token_budget and max_seqs", "at least 1", (eff.token_budget, eff.max_seqs))
-        self.waiting: deque[int] = waiting if waiting is not None else deque()
-        self.running: dict[int, None] = {}  # admission order (dicts keep insertion order)
-        self.prefilling: dict[int, None] = {}
-        self.reserved = 0  # KV tokens held by prefilling sequences (whole target)
-        self.n_dec = 0
-        self.dec_ctx_sum = 0  # Σ cached tokens of decoding sequences
-        self.heap: list[tuple[int, int, int]] = []  # (finish tick, request, version)
-        self.tick = 0
-        self.busy = False
-        self.preemptions = 0
-        self.dec_area = 0.0  # Σ n_dec · dt over steps with decodes
-        self.dec_time_s = 0.0
-        self._chunks: list[tuple[int, int]] = []
-        self._n_dec_step = 0
-
-    @property
-    def load(self) -> int:
-        return len(self.running) + len(self.waiting)
-
-    def _enter_decode(self, i: int, cached: int) -> None:
-        r = self.req
-        r.tick0[i], r.gen0[i], r.cached0[i] = self.tick, r.gen[i], cached
-        self.n_dec += 1
-        self.dec_ctx_sum += cached
-        heapq.heappush(self.heap, (self.tick + r.osl[i] - r.gen[i], i, r.ver[i]))
-
-    def _leave_decode(self, i: int) -> int:
-        """Take ``i`` out of the decode set; returns its cached tokens and brings ``gen`` up to date."""
-        r = self.req
-        steps = self.tick - r.tick0[i]
-        r.gen[i] = r.gen0[i] + steps
-        cached = r.cached0[i] + steps
-        self.n_dec -= 1
-        self.dec_ctx_sum -= cached
-        return cached
-
-    def _preempt(self, i: int) -> None:
-        r = self.req
-        if i in self.prefilling:
-            del self.prefilling[i]
-            self.reserved -= r.target[i]
-        else:
-            self._leave_decode(i)
-        del self.running[i]
-        r.ver[i] += 1
-        r.loaded[i] = False
-        r.target[i] = r.isl[i] + r.gen[i]
-        r.done[i] = 0
-        self.waiting.appendleft(i)
-        self.preemptions += 1
-
-    def plan(self) -> float | None:
-        """Choose the next step's work (preempting if needed); its duration, or None when idle."""
-        r = self.req
-        while self.n_dec and self.reserved + self.dec_ctx_sum + self.n_dec > self.capacity:
-            self._preempt(next(reversed(self.running)))
-        budget = self.token_budget - self.n_dec
-        free = self.capacity - self.reserved - self.dec_ctx_sum - self.n_dec
-        chunks: list[tuple[int, int]] = []
-        for i in self.prefilling:
-            if budget <= 0:
-                break
-            c = min(r.target[i] - r.done[i], budget)
-            chunks.append((i, c))
-            budget -= c
-        waiting = self.waiting
-        while waiting and budget > 0 and len(self.running) < self.seq_cap:
-            i = waiting[0]
-            if r.loaded[i]:  # KV came over the link: decode from this step on
-                if r.isl[i] + BLOCK_TOKENS > free:
-                    break
-                waiting.popleft()
-                self.running[i] = None
-                self._enter_decode(i, r.isl[i])
-                free -= r.isl[i] + 1
-                budget -= 1
-                continue
-            t = r.target[i]
-            if t + BLOCK_TOKENS > free:
-                break
-            waiting.popleft()
-            self.running[i] = None
-            self.prefilling[i] = None
-            self.reserved += t
-            free -= t
-            c = min(t, budget)
-            chunks.append((i, c))
-            budget -= c
-        if not chunks and not self.n_dec:
-            if waiting:
-                raise RuntimeError("simulation stalled with waiting requests and an empty engine")
-            return None
-        key = tuple((c, r.done[i], r.done[i] + c == r.target[i]) for i, c in chunks)
-        dt = self.timer(key, self.n_dec, self.dec_ctx_sum)
-        self._chunks, self._n_dec_step = chunks, self.n_dec
-        if self.n_dec:
-            self.dec_area += self.n_dec * dt
-            self.dec_time_s += dt
-        return dt
-
-    def finish_step(self, t: float) -> tuple[list[int], list[int]]:
-        """Apply the planned step ending at ``t``: (finished requests, prompts handed to decode)."""
-        r = self.req
-        finished: list[int] = []
-        handoff: list[int] = []
-        self.tick += 1
-        self.dec_ctx_sum += self._n_dec_step
-        heap = self.heap
-        while heap and heap[0][0] <= self.tick:
-            _, i, v = heapq.heappop(heap)
-            if v != r.ver[i]:
-                continue
-            self._leave_decode(i)
-            del self.running[i]
-            r.finish_s[i] = t
-            finished.append(i)
-        for i, c in self._chunks:
-            r.done[i] += c
-            if r.done[i] < r.target[i]:
-                continue
-            del self.prefilling[i]
-            self.reserved -= r.target[i]
-            r.gen[i] += 1
-            if self.mode == "prefill":
-                del self.running[i]
-                handoff.append(i)
-                continue
-            if r.first_s[i] < 0:
-                r.first_s[i] = t
-            if r.gen[i] >= r.osl[i]:
-                del self.running[i]
-                r.finish_s[i] = t
-                finished.append(i)
-            else:
-                self._enter_decode(i, r.target[i])
-        self._chunks = []
-        self.busy = False
-        return finished, handoff
-
-
-# ---------------------------------------------------------------- event loop
-
-
-def _run(req: _Requests, front: list[_Engine], back: list[_Engine], *, xfer_s: Callable[[int], float] | None,
-         closed_loop: int, max_requests: int, max_sim_s: float, capacity: int) -> SimResult:
-    """Drive the engines: arrivals join the front pool's queue; with a back pool, finished prompts
-    cross the KV link (``xfer_s``) and join the least-loaded back engine."""
-    n = len(req.isl)
-    engines = front + back
-    events: list[tuple[float, int, int, int]] = []  # (time, seq, kind, payload)
-    seq = 0
-    STEP, KV, ARRIVE = 0, 1, 2
-    if closed_loop:
-        order: list[int] = []
-        for i in range(min(closed_loop, n)):
-            events.append((0.0, seq, ARRIVE, i))
-            seq += 1
-        next_release = min(closed_loop, n)
-        open_times: list[float] = []
-        t0 = 0.0
-    else:
-        order = sorted(range(n), key=req.arrival_s.__getitem__)
-        open_times = [req.arrival_s[i] for i in order]
-        next_release = n
-        t0 = open_times[0]
-    ptr = 0
-    end_s = t0 + max_sim_s
-    completed: list[int] = []
-    in_system = 0
-    area = 0.0
-    t_last = t0
-    area_at_finish = 0.0
-    t = t0
-
-    def finish(i: int, when: float) -> None:
-        nonlocal next_release, seq, area_at_finish
-        req.finish_s[i] = when
-        completed.append(i)
-        area_at_finish = area
-        if closed_loop and next_release < n:
-            req.arrival_s[next_release] = when
-            heapq.heappush(events, (when, seq, ARRIVE, next_release))
-            seq += 1
-            next_release += 1
-
-    while len(completed) < max_requests:
-        t_arr = open_times[ptr] if ptr < len(open_times) else math.inf
-        t_ev = events[0][0] if events else math.inf
-        t_next = min(t_arr, t_ev)
-        if t_next > t:  # everything at time t is in: start the engines that are idle and have work
-            for k, e in enumerate(engines):
-                if not e.busy:
-                    dt = e.plan()
-                    if dt is not None:
-                        e.busy = True
-                        heapq.heappush(events, (t + dt, seq, STEP, k))
-                        seq += 1
-            t_ev = events[0][0] if events else math.inf
-            t_next = min(t_arr, t_ev)
-        if t_next == math.inf or t_next > end_s:
-            break
-        area += in_system * (t_next - t_last)
-        t_last = t = t_next
-        if t_arr <= t_ev:
-            i = order[ptr]
-            ptr += 1
-            in_system += 1
-            front[0].waiting.append(i)
-            continue
-        _, _, kind, x = heapq.heappop(events)
-        if kind == ARRIVE:
-            in_system += 1
-            front[0].waiting.append(x)
-        elif kind == STEP:
-            done, handoff = engines[x].finish_step(t)
-            for i in done:
-                in_system -= 1
-                finish(i, t)
-            for i in handoff:
-                assert xfer_s is not None
-                heapq.heappush(events, (t + xfer_s(i), seq, KV, i))
-                seq += 1
-        else:  # KV cache arrived: first token delivered, decoding continues on a back engine
-            req.first_s[x] = t
-            if req.gen[x] >= req.osl[x]:
-                in_system -= 1
-                finish(x, t)
-            else:
-                req.loaded[x] = True
-                min(back, key=lambda e: e.load).waiting.append(x)
-        if len(completed) >= max_requests:
-            break
-    return _result(req, completed, t0, area_at_finish, back or front, capacity)
-
-
-def _stats(x: np.ndarray) -> dict[str, float]:
-    if x.size == 0:
-        return {"mean": math.nan, **{f"p{p}": math.nan for p in PERCENTILES}}
-    qs = np.percentile(x, PERCENTILES)
-    return {"mean": float(x.mean()), **{f"p{p}": float(q) for p, q in zip(PERCENTILES, qs)}}
-
-
-def _result(req: _Requests, completed: list[int], t0: float, area: float, decoders: list[_Engine],
-            capacity: int) -> SimResult:
-    idx = np.asarray(completed, dtype=np.int64)
-    arrival = np.asarray(req.arrival_s, dtype=float)[idx]
-    first = np.asarray(req.first_s, dtype=float)[idx]
-    finish = np.asarray(req.finish_s, dtype=float)[idx]
-    osl = np.asarray(req.osl, dtype=float)[idx]
-    multi = osl > 1
-    duration = float(finish.max() - t0) if idx.size else 0.0
-    per_s = (lambda v: v / duration) if duration > 0 else (lambda v: math.nan)
-    dec_time = sum(e.dec_time_s for e in decoders)
-    return SimResult(
-        n_requests=int(idx.size),
-        duration_s=duration,
-        ttft_s=_stats(first - arrival),
-        tpot_s=_stats((finish[multi] - first[multi]) / (osl[multi] - 1)),
-        e2e_s=_stats(finish - arrival),
-        output_tokens_per_s=per_s(float(osl.sum())),
-        requests_per_s=per_s(float(idx.size)),
-        mean_decode_batch=sum(e.dec_area for e in decoders) / dec_time if dec_time > 0 else math.nan,
-        preemptions=sum(e.preemptions for e in decoders),
-        max_kv_tokens=capacity,
-        mean_in_system=per_s(area),
-    )
-
-
-def _limits(max_requests: object, max_sim_s: object) -> tuple[int, float]:
-    return _count(max_requests, "max_requests"), _positive(max_sim_s, "max_sim_s")
-
-
-def _requests(arrivals_s: object, isl: object, osl: object) -> _Requests:
-    arr = _finite_array(arrivals_s, "arrivals_s")
-    return _Requests([float(a) for a in arr], _token_list(isl, "isl", arr.size), _token_list(osl, "osl", arr.size))
+__all__ = ["SimResult", "poisson_arrivals", "run_simulation", "simulate_closed_loop", "simulate_colocated",
+           "simulate_disaggregated", "simulate_workload"]
 
 
 # ---------------------------------------------------------------- public API
@@ -538,7 +112,7 @@ def simulate_disaggregated(prefill: Deployment, decode: Deployment, n_prefill: i
     p_timer, d_timer = _StepTimer(prefill), _StepTimer(decode)
     front = [_Engine("prefill", req, p_timer, cap_p, queue) for _ in range(n_prefill)]
     back = [_Engine("decode", req, d_timer, cap_d) for _ in range(n_decode)]
-    model, kv_bytes = prefill.model, prefill.prec.kv_bytes
+    model, kv_bytes = prefill.model, prefill.precision.kv_bytes
 
     def xfer_s(i: int) -> float:
         return req.isl[i] * model.kv_bytes_per_token(kv_bytes, req.isl[i]) / link
@@ -603,3 +177,47 @@ def simulate_closed_loop(dep: Deployment, concurrency: int, isl: int | np.ndarra
     engine = _Engine("colocated", req, _StepTimer(dep), capacity)
     return _run(req, [engine], [], xfer_s=None, closed_loop=conc, max_requests=n, max_sim_s=max_sim_s,
                 capacity=capacity)
+
+
+MAX_INSTANCES = 4096
+
+
+def run_simulation(dep: Deployment, *, isl: int | None = None, osl: int | None = None,
+                   workload: str | Path | Workload | None = None, rate_rps: float | None = None,
+                   concurrency: int | None = None, n_requests: int = 2000, prefill_instances: int = 0,
+                   decode_instances: int = 1, seed: int = 0) -> SimResult:
+    """What ``planner simulate`` runs: fixed lengths or a workload, at a Poisson rate (colocated, or
+    ``prefill_instances`` prefill engines feeding ``decode_instances`` decode engines over the scale-out
+    link) or at a closed-loop concurrency. Seeded: the same call gives the same result."""
+    if rate_rps is not None and not (rate_rps > 0 and math.isfinite(rate_rps)):
+        raise InputError("rate", "a positive number of requests/s", rate_rps)
+    if workload is not None and (isl is not None or osl is not None):
+        raise InputError("workload", "either a workload or isl/osl, not both")
+    if concurrency is not None and prefill_instances:
+        raise InputError("prefill_instances", "0 with a concurrency: disaggregated simulation takes a rate")
+    for name, val in (("prefill_instances", prefill_instances), ("decode_instances", decode_instances)):
+        if val > MAX_INSTANCES:
+            raise InputError(name, f"at most {MAX_INSTANCES} instances in one simulation", val)
+    if workload is not None and not isinstance(workload, Workload):
+        from planner.serving.estimate import read_workload
+
+        workload, stated = read_workload(workload, rate_rps)
+        rate_rps = rate_rps if rate_rps is not None else stated
+    elif isinstance(workload, Workload) and rate_rps is None:
+        rate_rps = workload.rate_rps
+    elif workload is None:
+        if isl is None or osl is None:
+            raise InputError("isl/osl", "both --isl and --osl, or --workload FILE")
+        workload = Workload.fixed(rate_rps if rate_rps is not None else 1.0, isl, osl)
+    if (rate_rps is None) == (concurrency is None):
+        raise InputError("rate/concurrency", "exactly one of a rate or a concurrency")
+    rng = np.random.default_rng(seed)
+    isl_arr, osl_arr = workload.sample_requests(n_requests, rng)
+    if concurrency is not None:
+        return simulate_closed_loop(dep, concurrency, isl_arr, osl_arr, n_requests)
+    arrivals = poisson_arrivals(rate_rps, n_requests, rng, cv=workload.arrival_cv)
+    if prefill_instances:
+        link = dep.accelerator.scaleout_bw_bytes_per_s * dep.parallel.gpus
+        return simulate_disaggregated(dep, dep, prefill_instances, decode_instances, arrivals, isl_arr, osl_arr,
+                                      kv_link_bytes_per_s=link)
+    return simulate_colocated(dep, arrivals, isl_arr, osl_arr)

@@ -1,0 +1,96 @@
+"""A deployment: one model on one instance shape, checked when it is made.
+
+``Deployment`` holds the model, the accelerator, the parallelism, the precision, the engine
+profile and the engine settings a scenario chose. Its constructor runs every check that decides
+whether the split can exist at all (heads, layers and experts divide; TP inside the scale-up
+domain; the weight dtype runs on the hardware; the engine runs on the vendor), so every path
+that builds one (``estimate``, ``plan``, ``validate``, ``simulate``) meets the same rules,
+whatever the order in which accelerators are listed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from planner.dtypes import Precision
+from planner.errors import PlannerError
+from planner.hardware import Accelerator, HardwareDB, get_accelerator
+from planner.models import ModelArch, ModelDB, get_model
+from planner.parallel import Parallel, check_parallel
+from planner.profile import Efficiency, EngineSettings, Profile, load_profile
+
+# Engines and the accelerator vendors they run on (TensorRT-LLM is CUDA-only).
+ENGINE_VENDORS: dict[str, tuple[str, ...]] = {"trtllm": ("NVIDIA",)}
+
+
+def engine_runs_on(engine: str, vendor: str) -> bool:
+    """Whether ``engine`` has a backend for ``vendor``'s accelerators."""
+    vendors = ENGINE_VENDORS.get(engine)
+    return vendors is None or vendor in vendors
+
+
+def check_engine(engine: str, acc: Accelerator) -> None:
+    """Raise when the engine has no backend for this accelerator."""
+    if not engine_runs_on(engine, acc.vendor):
+        raise PlannerError(f"engine: TensorRT-LLM runs on NVIDIA GPUs only, not on {acc.id}; use vllm or sglang")
+
+
+def precision_for(weights: str, kv_dtype: str | None) -> Precision:
+    """Weights, KV and activation dtypes: the KV cache defaults to the 16-bit activation dtype, as
+    vLLM's ``kv_cache_dtype=auto`` does."""
+    weights = weights.strip().lower()
+    act = "fp16" if weights == "fp16" else "bf16"
+    kv = kv_dtype.strip().lower() if isinstance(kv_dtype, str) else None
+    return Precision(weights=weights, kv=kv or act, activations=act)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A model on one instance shape: accelerator, parallelism, precision, engine profile and settings."""
+
+    model: ModelArch
+    accelerator: Accelerator
+    parallel: Parallel
+    precision: Precision
+    profile: Profile
+    settings: EngineSettings = field(default_factory=EngineSettings)
+
+    def __post_init__(self) -> None:
+        m, acc, par = self.model, self.accelerator, self.parallel
+        check_parallel(par, m.n_heads, m.n_kv_heads, m.n_layers, m.n_experts)
+        if par.tp > acc.scaleup_domain:
+            raise PlannerError(f"tp: {par.tp} exceeds the {acc.scaleup_domain}-GPU scale-up domain of {acc.id}; "
+                               f"use tp <= {acc.scaleup_domain} and pipeline parallelism across domains")
+        self.precision.gemm_dtype(set(acc.peak_flops))
+        check_engine(self.profile.engine, acc)
+
+    @property
+    def eff(self) -> Efficiency:
+        """The profile's factors for this accelerator with the deployment's engine settings applied."""
+        base = self.profile.for_accelerator(self.accelerator.id, self.accelerator.family)
+        return base.with_settings(self.settings)
+
+    @property
+    def engine(self) -> str:
+        return self.profile.engine
+
+    def describe(self) -> dict[str, object]:
+        """Plain description: everything needed to rebuild this deployment."""
+        eff = self.eff
+        return {"model": self.model.id, "accelerator": self.accelerator.id, "tp": self.parallel.tp,
+                "pp": self.parallel.pp, "ep": self.parallel.ep, "dp_attn": self.parallel.dp_attn,
+                "precision": self.precision.weights, "kv_dtype": self.precision.kv, "engine": self.engine,
+                "token_budget": int(eff.token_budget), "max_seqs": int(eff.max_seqs),
+                "memory_fraction": eff.memory_util}
+
+
+def make_deployment(model: str | ModelArch, accelerator: str | Accelerator, tp: int = 1, pp: int = 1, ep: int = 1,
+                    precision: str = "bf16", kv_dtype: str | None = None, engine: str | Profile = "vllm",
+                    hardware_db: HardwareDB | None = None, model_db: ModelDB | None = None,
+                    dp_attn: bool = False, settings: EngineSettings | None = None) -> Deployment:
+    """Resolve names and build a checked ``Deployment``. ``settings.kv_dtype`` stands in for ``kv_dtype``."""
+    settings = settings or EngineSettings()
+    prof = engine if isinstance(engine, Profile) else load_profile(engine)
+    return Deployment(get_model(model, model_db), get_accelerator(accelerator, hardware_db),
+                      Parallel(tp=tp, pp=pp, ep=ep, dp_attn=dp_attn),
+                      precision_for(precision, kv_dtype or settings.kv_dtype), prof, settings)

@@ -1,0 +1,208 @@
+"""What every serving role shares: request size, operating points, memory and concurrency caps.
+
+Three roles, one step model (``planner.perf.step``), each a small class in ``roles.py``:
+
+- colocated: continuous batching with chunked prefill (vLLM V1, SGLang, TensorRT-LLM). In
+  steady state with ``C`` sequences decoding and outputs of ``O`` tokens, ``C/O`` requests
+  finish, so ``C/O`` prompts of ``I`` tokens are prefilled, per step. One step holds a
+  decode part ``decode_shape(C, I + O/2)`` and that prefill share, so
+  ``TPOT = t_step(C)``, output tokens/s ``= C / t_step(C)`` and requests/s ``= C/(O·t_step)``.
+- decode-only (disaggregated): the same without the prefill share.
+- prefill-only: batches of whole prompts up to the token budget; requests/s
+  ``= k / t_prefill(k prompts)`` with ``k = max(1, budget / I)``.
+
+``C`` is capped by KV memory (``C·(I + O/2) ≤ max_kv_tokens``, mean occupancy under paged
+KV), by the engine's running-sequence cap and, colocated, by the token budget
+(``C·(1 + I/O) ≤ budget``). At a request rate λ the operating point solves Little's law
+``C = λ·O·t_step(C)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+from scipy.special import ndtri
+
+from planner.deployment import Deployment
+from planner.perf.memory import MemoryPlan, memory_plan
+from planner.perf.shape import decode_shape
+from planner.serving.prefill_time import chunked_prefill_s, step_s
+
+ROLES = ("colocated", "prefill", "decode")
+
+
+@dataclass(frozen=True)
+class RequestSize:
+    """Representative request: mean input/output tokens, the input length at the SLO
+    percentile (for TTFT tails) and the squared CV of prefill work (queueing)."""
+
+    isl: float
+    osl: float
+    isl_tail: float | None = None
+    cs2: float = 0.0
+
+    @property
+    def tail_isl(self) -> float:
+        return self.isl_tail if self.isl_tail else self.isl
+
+
+@dataclass(frozen=True)
+class Point:
+    """One operating point of an instance."""
+
+    concurrency: float
+    step_s: float
+    tpot_s: float
+    requests_per_s: float
+    output_tokens_per_s: float
+    prefill_s: float
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Latency at a request rate: means and percentiles (p50/p90/p99 and the SLO percentile)."""
+
+    rate_rps: float
+    utilisation: float
+    concurrency: float
+    ttft_s: dict[str, float]
+    tpot_s: dict[str, float]
+    stable: bool
+
+
+@dataclass(frozen=True)
+class Instance:
+    """Capacity curve of one deployment in one role for one request size (base of the three roles)."""
+
+    dep: Deployment
+    size: RequestSize
+    arrival_cv: float = 1.0
+    grid_points: int = 24
+    min_kv_tokens: int = 0
+    pool: int = 1
+    """Instances sharing the request stream behind one balancer (queueing as G/G/pool)."""
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+    """Step-time memo; instances of one deployment may share it (keys carry role and size)."""
+
+    role = "decode"
+
+    # --- limits -------------------------------------------------------------------------
+    @cached_property
+    def memory(self) -> MemoryPlan:
+        need = self.min_kv_tokens or int(self.size.isl + (self.size.osl if self.role != "prefill" else 1))
+        d = self.dep
+        return memory_plan(d.model, d.accelerator, d.parallel, d.precision, d.eff, min_kv_tokens=max(need, 1))
+
+    @property
+    def fits(self) -> bool:
+        return self.memory.fits
+
+    @cached_property
+    def caps(self) -> dict[str, float]:
+        """Upper bounds on decode concurrency, by what imposes them."""
+        I, O = self.size.isl, self.size.osl
+        return {"kv_capacity": self.memory.max_kv_tokens / (I + O / 2.0), "max_seqs": self.dep.eff.max_seqs}
+
+    @cached_property
+    def max_concurrency(self) -> float:
+        """Mean decode concurrency the caps allow. It may be below one: a long prompt with a short
+        answer keeps the instance mostly prefilling (the token budget cap C·(1 + I/O) ≤ budget)."""
+        return max(0.0, min(self.caps.values()))
+
+    @property
+    def serviceable(self) -> bool:
+        """At least one whole request fits in KV memory and the engine runs at least one sequence."""
+        return self.caps["kv_capacity"] >= 1.0 and self.caps["max_seqs"] >= 1.0 and self.max_concurrency > 0
+
+    @property
+    def concurrency_bound(self) -> str:
+        return min(self.caps, key=lambda k: self.caps[k])
+
+    # --- step times ---------------------------------------------------------------------
+    def decode_step_s(self, concurrency):
+        """Pure-decode step at concurrency C with the mean context I + O/2."""
+        return step_s(self.dep, decode_shape(concurrency, self.size.isl + self.size.osl / 2.0))
+
+    def step_parts(self, concurrency):
+        """(pure-decode step, step that also carries a prompt chunk, share of such steps) at C.
+        Roles without prompt chunks in their steps have share 0."""
+        t_dec = self.decode_step_s(concurrency)
+        return t_dec, t_dec, 0.0 * t_dec
+
+    def step_s(self, concurrency):
+        """Mean step time (= mean TPOT) at decode concurrency C; scalars or numpy arrays."""
+        t_dec, t_mix, share = self.step_parts(concurrency)
+        return share * t_mix + (1.0 - share) * t_dec
+
+    def tpot_tail(self, c_q, t_dec, t_mix, share, z: float):
+        """TPOT at the batch quantile ``c_q`` from its step parts (colocated adds prompt chunks)."""
+        return t_dec
+
+    def batch_quantile(self, concurrency, z: float):
+        """Running sequences fluctuate around their mean C like a Poisson occupancy: C + z·c_a·√C, capped."""
+        c_q = np.minimum(concurrency + z * self.arrival_cv * np.sqrt(concurrency), self.max_concurrency)
+        return np.maximum(c_q, concurrency)
+
+    def tpot_quantile_s(self, concurrency, q: float):
+        """q-quantile of a request's TPOT: the step at the batch quantile, plus the role's tail terms."""
+        z = float(ndtri(q))
+        c_q = self.batch_quantile(concurrency, z)
+        return self.tpot_tail(c_q, *self.step_parts(c_q), z)
+
+    def prefill_alone_s(self, isl: float | None = None) -> float:
+        """Time to prefill one prompt on an idle instance, in budget-sized chunks."""
+        n = float(isl if isl is not None else self.size.isl)
+        key = ("alone", n)
+        if key not in self._cache:
+            self._cache[key] = float(chunked_prefill_s(self.dep, n))
+        return self._cache[key]
+
+    def prompt_step_s(self, concurrency, isl: float | None = None):
+        """Time from a prompt's admission to its first token with ``concurrency`` sequences decoding."""
+        return self.prefill_alone_s(isl)
+
+    # --- curve --------------------------------------------------------------------------
+    @cached_property
+    def grid(self) -> tuple[Point, ...]:
+        """Operating points on a geometric grid of concurrency up to the cap."""
+        cmax = self.max_concurrency
+        if not self.serviceable:
+            return ()
+        lo = min(1.0, cmax)
+        pts = np.unique(np.concatenate([np.geomspace(lo, cmax, self.grid_points), [cmax]]))
+        O = self.size.osl
+        steps = self.step_s(pts)
+        return tuple(Point(float(c), float(t), float(t), float(c / (O * t)), float(c / t), float(t))
+                     for c, t in zip(pts, steps))
+
+    @cached_property
+    def max_rps(self) -> float:
+        """Highest sustainable request rate, SLO aside: throughput C/(O·t(C)) rises with C, so it is
+        reached at the concurrency cap."""
+        if not self.serviceable:
+            return 0.0
+        cmax = self.max_concurrency
+        return cmax / (self.size.osl * self.step_s(cmax))
+
+    def point_at_rate(self, rate_rps: float) -> Point | None:
+        """Operating point serving ``rate_rps`` (Little's law C = λ·O·t(C)), interpolated on the grid."""
+        g = self.grid
+        if not g or rate_rps > self.max_rps * (1 + 1e-9):
+            return None
+        rps = [p.requests_per_s for p in g]
+        if rate_rps <= rps[0]:
+            return g[0]
+        for lo, hi in zip(g, g[1:]):
+            if hi.requests_per_s >= rate_rps:
+                w = (rate_rps - lo.requests_per_s) / max(hi.requests_per_s - lo.requests_per_s, 1e-30)
+                c = lo.concurrency + w * (hi.concurrency - lo.concurrency)
+                t = lo.step_s + w * (hi.step_s - lo.step_s)
+                return Point(c, t, t, rate_rps, rate_rps * self.size.osl, t)
+        return g[-1]
+
+    def utilisation(self, rate_rps):
+        """ρ = λ / λ_max (infinite when the instance serves nothing)."""
+        return rate_rps / self.max_rps if self.max_rps else math.inf

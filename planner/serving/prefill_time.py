@@ -1,0 +1,52 @@
+"""Chunked prefill: the one function every role uses to time a prompt.
+
+Engines with chunked prefill (vLLM V1, SGLang, TensorRT-LLM) give each step a token budget
+``B``; ``C`` decoding sequences take one token each, so a prompt of ``I`` tokens is prefilled in
+
+    n = ⌈I / max(B − C, 1)⌉   chunks of   I / n   tokens,
+
+each in a step it shares with the ``C`` decodes. Chunk ``k`` attends to ``k·I/n`` cached tokens.
+The first ``n − 1`` chunks are timed at their mean past ``(n − 2)/2 · I/n`` (attention work is
+linear in the past, the rest does not depend on it) and the last chunk, which also computes the
+logits, at its own past ``I − I/n``. An idle instance is ``C = 0``. Scalars or numpy arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from planner.deployment import Deployment
+from planner.perf.shape import StepShape, decode_shape, prefill_shape
+from planner.perf.step import step_time
+
+
+def prefill_chunks(isl, budget: float, concurrency=0.0):
+    """Chunks a prompt of ``isl`` tokens takes when ``concurrency`` decodes share each step's ``budget``."""
+    return np.ceil(np.asarray(isl, dtype=float) / np.maximum(budget - np.asarray(concurrency, dtype=float), 1.0))
+
+
+def step_s(dep: Deployment, shape: StepShape):
+    """Step time of ``shape`` on the deployment (scalar or array, as the shape holds)."""
+    return step_time(dep.model, dep.accelerator, dep.parallel, dep.precision, shape, dep.eff).step_s
+
+
+def chunked_prefill_s(dep: Deployment, isl, concurrency=0.0, context: float = 0.0):
+    """Time from a prompt's admission to its first token: ``n`` chunked steps (module docstring),
+    each sharing the step with ``concurrency`` sequences decoding at ``context`` cached tokens."""
+    vector = isinstance(isl, np.ndarray) or isinstance(concurrency, np.ndarray)
+    isl_a = np.asarray(isl, dtype=float)
+    conc = np.asarray(concurrency, dtype=float) * np.ones_like(isl_a)
+    n = prefill_chunks(isl_a, dep.eff.token_budget, conc)
+    chunk = isl_a / n
+    busy = conc > 1e-9
+    dec = decode_shape(np.where(busy, conc, 1.0), context)
+    last = prefill_shape(np.ones_like(chunk), chunk, past=isl_a - chunk, last_chunk=True)
+    t_last = step_s(dep, last + dec) if busy.any() else 0.0
+    t_last_alone = step_s(dep, last)
+    total = np.where(busy, t_last, t_last_alone)
+    if np.any(n > 1):
+        early = prefill_shape(np.ones_like(chunk), chunk, past=np.maximum(n - 2.0, 0.0) / 2.0 * chunk,
+                              last_chunk=False)
+        t_early = np.where(busy, step_s(dep, early + dec) if busy.any() else 0.0, step_s(dep, early))
+        total = total + (n - 1.0) * t_early
+    return total if vector else float(total)

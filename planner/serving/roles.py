@@ -1,0 +1,286 @@
+"""The three serving roles: colocated, prefill-only and decode-only instances.
+
+Each role is a small class over ``Instance`` (``planner.serving.instance``); all time prompts
+with the one chunked-prefill function (``planner.serving.prefill_time``). TTFT adds queueing
+(``planner.serving.queueing``) to the prompt's service time; ``goodput`` is the highest rate
+whose TTFT and TPOT at the SLO percentile meet the limits, evaluated on a grid of operating
+points in one vectorised pass and refined by linear interpolation of the margin.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from scipy.special import ndtri
+
+from planner.perf.shape import decode_shape, prefill_shape, prompt_share_shape
+from planner.serving.instance import ROLES, Instance, Latency, Point, RequestSize
+from planner.serving.prefill_time import chunked_prefill_s, prefill_chunks, step_s
+from planner.serving.queueing import pool_wait_s
+
+
+@dataclass(frozen=True)
+class SloCurve:
+    """An instance's latency at the SLO percentile along an increasing grid of request rates."""
+
+    rps: np.ndarray
+    rho: np.ndarray
+    ttft_s: np.ndarray | None
+    tpot_s: np.ndarray | None
+
+    def goodput(self, ttft_limit_s: float | None, tpot_limit_s: float | None, cap_name: str) -> tuple[float, str]:
+        """(highest rate whose every margin is >= 0, what binds there), the crossing interpolated linearly."""
+        margins = {"capacity": 1.0 - self.rho}
+        if ttft_limit_s is not None and self.ttft_s is not None:
+            margins["ttft"] = (ttft_limit_s - self.ttft_s) / ttft_limit_s
+        if tpot_limit_s is not None and self.tpot_s is not None:
+            margins["tpot"] = (tpot_limit_s - self.tpot_s) / tpot_limit_s
+        names = list(margins)
+        stacked = np.vstack([np.broadcast_to(m, np.shape(self.rps)) for m in margins.values()])
+        worst = stacked.min(axis=0)
+        ok = worst >= 0
+        rps = self.rps
+        if not ok[0]:
+            return 0.0, names[int(np.argmin(stacked[:, 0]))]
+        if ok.all():
+            return float(rps[-1]), cap_name
+        last = int(np.argmax(~ok)) - 1
+        a, b = worst[last], worst[last + 1]
+        frac = a / (a - b) if np.isfinite(b) and a > b else 0.0
+        binding = names[int(np.argmin(stacked[:, last + 1]))]
+        return float(rps[last] + frac * (rps[last + 1] - rps[last])), binding
+
+    def at(self, rate_rps) -> tuple[np.ndarray, np.ndarray]:
+        """(TTFT, TPOT) at the percentile at ``rate_rps`` (array), interpolated; 0 where the role has none."""
+        r = np.asarray(rate_rps, dtype=float)
+        ttft = np.interp(r, self.rps, self.ttft_s) if self.ttft_s is not None else np.zeros_like(r)
+        tpot = np.interp(r, self.rps, self.tpot_s) if self.tpot_s is not None else np.zeros_like(r)
+        return ttft, tpot
+
+
+class Decode(Instance):
+    """Decode-only instance of a disaggregated pair: pure-decode steps, no TTFT of its own."""
+
+    role = "decode"
+
+    def ttft(self, rate_rps: float, concurrency: float, percentiles: tuple[float, ...],
+             ca2: float | None = None) -> tuple[dict[str, float], float]:
+        """A decode instance adds no prefill: its TTFT share is zero."""
+        return {"mean": 0.0, **{f"p{p:g}": 0.0 for p in percentiles}}, self.utilisation(rate_rps)
+
+    def latency(self, rate_rps: float, percentiles: tuple[float, ...] = (50.0, 90.0, 99.0)) -> Latency:
+        """TTFT and TPOT at an open-loop arrival rate (CV ``arrival_cv``)."""
+        pt = self.point_at_rate(rate_rps)
+        keys = ["mean", *[f"p{p:g}" for p in percentiles]]
+        if pt is None:
+            inf = {k: math.inf for k in keys}
+            return Latency(rate_rps, math.inf, self.max_concurrency, inf, dict(inf), False)
+        ttft, rho = self.ttft(rate_rps, pt.concurrency, percentiles)
+        tp = {"mean": pt.tpot_s, **{f"p{p:g}": float(self.tpot_quantile_s(pt.concurrency, p / 100.0))
+                                     for p in percentiles}}
+        return Latency(rate_rps, rho, pt.concurrency, ttft, tp, rho < 1.0)
+
+    def _grid_latency(self, q: float, points: int):
+        """(rates, utilisations, TTFT at q or None, TPOT at q) on a concurrency grid up to the cap."""
+        conc = np.unique(np.geomspace(min(1.0, self.max_concurrency), self.max_concurrency, points))
+        parts = self.step_parts(conc)
+        t_dec, t_mix, share = parts
+        tpot_mean = share * t_mix + (1.0 - share) * t_dec
+        rps = conc / (self.size.osl * tpot_mean)
+        if "max_rps" not in self.__dict__:  # the grid ends at the cap, where throughput peaks
+            self.__dict__["max_rps"] = float(rps[-1])
+        z = float(ndtri(q))
+        c_q = self.batch_quantile(conc, z)
+        interp = [np.interp(c_q, conc, np.broadcast_to(x, conc.shape)) for x in parts]
+        tpot = self.tpot_tail(c_q, *interp, z)
+        return conc, rps, rps / self.max_rps, tpot
+
+    def slo_curve(self, percentile: float, extra_ttft_s: float = 0.0, points: int = 32) -> SloCurve | None:
+        """Rates, utilisations and TTFT/TPOT at ``percentile`` on the role's grid (None when it cannot serve)."""
+        if not self.fits or not self.serviceable:
+            return None
+        _, rps, rho, tpot = self._grid_latency(percentile / 100.0, points)
+        return SloCurve(rps, rho, None, tpot)
+
+    def goodput(self, ttft_limit_s: float | None, tpot_limit_s: float | None, percentile: float,
+                extra_ttft_s: float = 0.0, points: int = 32) -> tuple[float, str]:
+        """(highest rate meeting the limits at ``percentile``, what binds there: 'ttft', 'tpot',
+        'capacity', a concurrency cap name, or 'memory' when it cannot serve at all)."""
+        curve = self.slo_curve(percentile, extra_ttft_s, points)
+        if curve is None:
+            return 0.0, "memory"
+        return curve.goodput(ttft_limit_s, tpot_limit_s, self.concurrency_bound if self.role != "prefill"
+                             else "compute")
+
+    def goodput_rps(self, ttft_limit_s: float | None, tpot_limit_s: float | None, percentile: float) -> float:
+        """Highest rate whose TTFT and TPOT at ``percentile`` meet the limits (0 when none does)."""
+        return self.goodput(ttft_limit_s, tpot_limit_s, percentile)[0]
+
+
+class Colocated(Decode):
+    """Colocated instance: decode steps that also carry chunks of arriving prompts."""
+
+    role = "colocated"
+
+    @cached_property
+    def caps(self) -> dict[str, float]:
+        caps = dict(super().caps)
+        caps["token_budget"] = self.dep.eff.token_budget / (1.0 + self.size.isl / self.size.osl)
+        return caps
+
+    def step_parts(self, concurrency):
+        """C/O prompts start per step, each in ⌈I/(budget − C)⌉ chunks. Steps that carry a chunk are
+        compute-heavier than pure-decode steps, and step time is convex in the tokens it holds (max of
+        a memory floor and linear compute), so the two kinds of step are timed apart (Jensen)."""
+        vector = isinstance(concurrency, np.ndarray)
+        key = None if vector else ("parts", self.role, self.size.isl, self.size.osl, round(float(concurrency), 6))
+        if key is not None and key in self._cache:
+            return self._cache[key]
+        I, O = self.size.isl, self.size.osl
+        decode = decode_shape(concurrency, I + O / 2.0)
+        t_dec = step_s(self.dep, decode)
+        share = np.minimum(1.0, concurrency / O * prefill_chunks(I, self.dep.eff.token_budget, concurrency))
+        t_mix = step_s(self.dep, decode + prompt_share_shape(concurrency / O / share, I))
+        out = (t_dec, t_mix, share) if vector else (float(t_dec), float(t_mix), float(share))
+        if key is not None:
+            self._cache[key] = out
+        return out
+
+    def tpot_tail(self, c_q, t_dec, t_mix, share, z: float):
+        """Over a request's O decode steps the number that also carry a prompt chunk is Binomial(O,
+        share): TPOT_q = t_dec(C_q) + (t_mix(C_q) − t_dec(C_q))·X_q / O, X_q by the normal approximation
+        with continuity correction, within [0, O]."""
+        n = max(float(round(self.size.osl)), 1.0)
+        p = np.clip(share, 0.0, 1.0)
+        x_q = np.clip(np.ceil(n * p + z * np.sqrt(n * p * (1.0 - p)) - 0.5), 0.0, n)
+        return t_dec + (t_mix - t_dec) * x_q / n
+
+    def prompt_step_s(self, concurrency, isl: float | None = None):
+        """Prompt steps sharing the instance with ``concurrency`` decodes (chunked prefill)."""
+        n = float(isl if isl is not None else self.size.isl)
+        ctx = self.size.isl + self.size.osl / 2.0
+        return chunked_prefill_s(self.dep, n if not isinstance(concurrency, np.ndarray) else
+                                 np.full_like(concurrency, n, dtype=float), concurrency, ctx)
+
+    def ttft(self, rate_rps: float, concurrency: float, percentiles: tuple[float, ...],
+             ca2: float | None = None) -> tuple[dict[str, float], float]:
+        """TTFT mean and percentiles: prompt step(s) + engine TTFT overhead + pool waiting (Allen–Cunneen
+        with the idle prefill time as service and ρ = λ/λ_max); the tail uses the tail prompt length."""
+        eff = self.dep.eff
+        ca2 = self.arrival_cv**2 if ca2 is None else ca2
+        alone = self.prefill_alone_s()
+        rho = self.utilisation(rate_rps)
+        service = float(self.prompt_step_s(concurrency)) + eff.ttft_overhead_s
+        tail_service = service
+        if self.size.isl_tail and self.size.isl_tail > self.size.isl * 1.01:
+            tail_service = float(self.prompt_step_s(concurrency, self.size.isl_tail)) + eff.ttft_overhead_s
+        out = {"mean": service + pool_wait_s(rho, alone, self.pool, 0.5, ca2, self.size.cs2)[0]}
+        for p in percentiles:
+            q = p / 100.0
+            wait_q = pool_wait_s(rho, alone, self.pool, q, ca2, self.size.cs2)[1]
+            out[f"p{p:g}"] = (tail_service if q > 0.5 else service) + wait_q
+        return out, rho
+
+    def slo_curve(self, percentile: float, extra_ttft_s: float = 0.0, points: int = 32) -> SloCurve | None:
+        if not self.fits or not self.serviceable:
+            return None
+        q = percentile / 100.0
+        conc, rps, rho, tpot = self._grid_latency(q, points)
+        tail_isl = max(self.size.tail_isl, self.size.isl)
+        service = self.prompt_step_s(conc, tail_isl) + self.dep.eff.ttft_overhead_s + extra_ttft_s
+        _, wq = pool_wait_s(rho, self.prefill_alone_s(), self.pool, q, self.arrival_cv**2, self.size.cs2)
+        return SloCurve(rps, rho, service + wq, tpot)
+
+
+class Prefill(Instance):
+    """Prefill-only instance of a disaggregated pair: batches of whole prompts up to the token budget."""
+
+    role = "prefill"
+
+    @cached_property
+    def prefill_batch(self) -> float:
+        """Prompts per prefill-only step: as many whole prompts as fit the token budget."""
+        return max(1.0, math.floor(self.dep.eff.token_budget / self.size.isl))
+
+    @cached_property
+    def prefill_batch_s(self) -> float:
+        if self.size.isl > self.dep.eff.token_budget:
+            return self.prefill_alone_s()
+        return float(step_s(self.dep, prefill_shape(self.prefill_batch, self.size.isl)))
+
+    @cached_property
+    def grid(self) -> tuple[Point, ...]:
+        k, t = self.prefill_batch, self.prefill_batch_s
+        return (Point(k, t, 0.0, k / t, 0.0, t),)
+
+    @cached_property
+    def max_rps(self) -> float:
+        return self.prefill_batch / self.prefill_batch_s
+
+    def point_at_rate(self, rate_rps: float) -> Point | None:
+        if rate_rps > self.max_rps * (1 + 1e-9):
+            return None
+        return self.grid[0]
+
+    def batch_service_s(self, rate_rps: np.ndarray) -> np.ndarray:
+        """Service time at a rate: prompts that arrive during one batch are batched together,
+        k_eff = clip(λ·t_batch, 1, k), and a batch of k_eff prompts takes about
+        t_alone + (k_eff − 1)/(k − 1)·(t_batch − t_alone) (linear in the prompts it holds)."""
+        k, t_batch = self.prefill_batch, self.prefill_batch_s
+        alone = self.prefill_alone_s()
+        if k <= 1:
+            return np.full_like(rate_rps, alone, dtype=float)
+        k_eff = np.clip(rate_rps * t_batch, 1.0, k)
+        return alone + (k_eff - 1.0) / (k - 1.0) * (t_batch - alone)
+
+    def ttft(self, rate_rps: float, concurrency: float, percentiles: tuple[float, ...],
+             ca2: float | None = None) -> tuple[dict[str, float], float]:
+        """Batch service + engine TTFT overhead + pool waiting with the batch service as service time."""
+        ca2 = self.arrival_cv**2 if ca2 is None else ca2
+        rho = self.utilisation(rate_rps)
+        alone = float(self.batch_service_s(np.asarray([rate_rps]))[0])
+        service = alone + self.dep.eff.ttft_overhead_s
+        out = {"mean": service + pool_wait_s(rho, alone, self.pool, 0.5, ca2, self.size.cs2)[0]}
+        for p in percentiles:
+            out[f"p{p:g}"] = service + pool_wait_s(rho, alone, self.pool, p / 100.0, ca2, self.size.cs2)[1]
+        return out, rho
+
+    def latency(self, rate_rps: float, percentiles: tuple[float, ...] = (50.0, 90.0, 99.0)) -> Latency:
+        keys = ["mean", *[f"p{p:g}" for p in percentiles]]
+        if rate_rps > self.max_rps * (1 + 1e-9):
+            inf = {k: math.inf for k in keys}
+            return Latency(rate_rps, math.inf, self.prefill_batch, inf, dict(inf), False)
+        ttft, rho = self.ttft(rate_rps, 0.0, percentiles)
+        zero = {k: 0.0 for k in keys}
+        return Latency(rate_rps, rho, self.prefill_batch, ttft, zero, rho < 1.0)
+
+    def slo_curve(self, percentile: float, extra_ttft_s: float = 0.0, points: int = 32) -> SloCurve | None:
+        """TTFT at ``percentile`` on a grid of rates up to the batch throughput."""
+        if not self.fits or not self.serviceable or self.max_rps <= 0:
+            return None
+        q = percentile / 100.0
+        rps = self.max_rps * np.linspace(0.01, 0.999, points * 2)
+        rho = rps / self.max_rps
+        service_alone = self.batch_service_s(rps)
+        tail = self.prefill_alone_s(max(self.size.tail_isl, self.size.isl)) / max(self.prefill_alone_s(), 1e-12)
+        service = service_alone * max(tail, 1.0) + self.dep.eff.ttft_overhead_s + extra_ttft_s
+        _, wq = pool_wait_s(rho, service_alone, self.pool, q, self.arrival_cv**2, self.size.cs2)
+        return SloCurve(rps, rho, service + wq, None)
+
+    goodput = Decode.goodput
+    goodput_rps = Decode.goodput_rps
+
+
+_ROLE_CLASSES: dict[str, type[Instance]] = {"colocated": Colocated, "prefill": Prefill, "decode": Decode}
+
+
+def instance_model(dep, role: str, size: RequestSize, **kw) -> Instance:
+    """The role's instance model for ``dep`` and a request size (keywords as ``Instance``)."""
+    if role not in ROLES:
+        from planner.errors import InputError
+
+        raise InputError("role", "colocated, prefill or decode", role)
+    return _ROLE_CLASSES[role](dep, size, **kw)
