@@ -16,9 +16,9 @@ import yaml
 
 from planner.calib.serving import fit_serving
 from planner.errors import PlannerError
+from planner.files import write_atomic
 from planner.hardware import HardwareDB, default_hardware
 from planner.profile import Efficiency, Profile, load_profile
-from planner.report.junit import write_atomic
 from planner.validate import validate_frame
 
 

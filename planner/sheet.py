@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 from planner.errors import PlannerError
-from planner.report.junit import write_atomic
+from planner.files import write_atomic
 
 REQUIRED = ("model", "rate_rps", "input", "output")
 

@@ -143,7 +143,7 @@ class Validation:
         """Messages for each group that fails a gate (empty when all pass)."""
         fails = []
         for r in self.summary.to_dict("records"):
-            label = f"{r['accelerator']}/{r['engine']}/{r['family']}/{r['metric']}"
+            label = f"{r['accelerator']}/{r['engine']}/{r['model_family']}/{r['metric']}"
             if max_mdape is not None and r["mdape"] > max_mdape:
                 fails.append(f"{label}: MdAPE {100 * r['mdape']:.1f}% > {100 * max_mdape:.1f}%")
             if max_p90_ape is not None and r["p90_ape"] > max_p90_ape:
@@ -186,7 +186,7 @@ def validate_frame(df: pd.DataFrame, profile: Profile | None = None, hw: Hardwar
             if meas is None or meas <= 0 or not math.isfinite(pred.get(metric, math.nan)):
                 continue
             out_rows.append({
-                "line": i + 2, "model": model.id, "family": family_of(model.id), "accelerator": acc.id,
+                "line": i + 2, "model": model.id, "model_family": family_of(model.id), "accelerator": acc.id,
                 "engine": _text(row.get("engine"), "vllm"), "mode": mode_of(row), "metric": metric,
                 "isl": row.get("isl"), "osl": row.get("osl"), "concurrency": row.get("concurrency"),
                 "tp": pred["tp"], "measured": meas, "predicted": pred[metric],
@@ -194,11 +194,11 @@ def validate_frame(df: pd.DataFrame, profile: Profile | None = None, hw: Hardwar
             })
     rows = pd.DataFrame(out_rows)
     if rows.empty:
-        summary = pd.DataFrame(columns=["accelerator", "engine", "family", "metric", "n", "mdape", "p90_ape",
+        summary = pd.DataFrame(columns=["accelerator", "engine", "model_family", "metric", "n", "mdape", "p90_ape",
                                         "bias"])
     else:
         rows["log_ratio"] = np.log(rows["predicted"] / rows["measured"])
-        summary = (rows.groupby(["accelerator", "engine", "family", "metric"])
+        summary = (rows.groupby(["accelerator", "engine", "model_family", "metric"])
                    .agg(n=("ape", "size"), mdape=("ape", "median"), p90_ape=("ape", lambda x: x.quantile(0.9)),
                         bias=("log_ratio", lambda x: float(np.exp(x.median()) - 1)))
                    .reset_index())

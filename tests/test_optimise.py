@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 from typer.testing import CliRunner
 
+from planner.capacity import LOADS, BucketInfo, CandidateInfo, CapacityTable
 from planner.cli import app
 from planner.errors import InfeasibleError, PlannerError
 from planner.hardware import default_hardware
-from planner.capacity import LOADS, BucketInfo, CandidateInfo, CapacityTable
 from planner.optimise.ilp import Limits, solve
 from planner.planning import plan
 from planner.scenario import load_scenario, parse_scenario

@@ -14,8 +14,8 @@ from planner.api import deployment
 from planner.errors import InputError, PlannerError
 from planner.serving.estimate import estimate
 from planner.serving.instance import RequestSize
-from planner.serving.roles import instance_model
 from planner.serving.queueing import erlang_c, pool_wait_s
+from planner.serving.roles import instance_model
 from planner.serving.simulate import poisson_arrivals, simulate_colocated
 from planner.workload import SLO
 

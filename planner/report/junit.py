@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and rename, so no partial file is left."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from planner.files import write_atomic
 
 
 def write_junit(path: Path, val, max_mdape: float | None, max_p90_ape: float | None) -> None:
     suite = ET.Element("testsuite", name="planner.validate")
     failures = 0
     for r in val.summary.to_dict("records"):
-        name = f"{r['accelerator']}/{r['engine']}/{r['family']}/{r['metric']}"
+        name = f"{r['accelerator']}/{r['engine']}/{r['model_family']}/{r['metric']}"
         case = ET.SubElement(suite, "testcase", classname="planner.validate", name=name)
         msgs = []
         if max_mdape is not None and r["mdape"] > max_mdape:

@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 from planner.errors import PlannerError
+from planner.files import write_atomic
 from planner.plan_result import Plan
 from planner.report.fmt import seconds
-from planner.report.junit import write_atomic
 
 
 def render(plan: Plan, console: Console) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from planner.errors import InputError, PlannerError
-from planner.report.junit import write_atomic
+from planner.files import write_atomic
 
 FORMATS = (".png", ".svg")
 

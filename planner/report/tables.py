@@ -146,11 +146,11 @@ def validation(val, console: Console, err: Console, rows: bool, fails: list[str]
                       f"{r['predicted']:.4g}", f"{100 * r['ape']:.1f}%")
         console.print(t)
     t = _table(f"predicted vs measured: {len(val.rows)} comparisons, {len(val.skipped)} rows skipped",
-               ("accelerator", "engine", "family", "metric", "n", "MdAPE", "p90 APE", "bias"),
-               ("accelerator", "engine", "family", "metric"))
+               ("accelerator", "engine", "model_family", "metric", "n", "MdAPE", "p90 APE", "bias"),
+               ("accelerator", "engine", "model_family", "metric"))
     for r in val.summary.to_dict("records"):
-        t.add_row(r["accelerator"], r["engine"], r["family"], r["metric"], str(r["n"]), f"{100 * r['mdape']:.1f}%",
-                  f"{100 * r['p90_ape']:.1f}%", f"{100 * r['bias']:+.1f}%")
+        t.add_row(r["accelerator"], r["engine"], r["model_family"], r["metric"], str(r["n"]),
+                  f"{100 * r['mdape']:.1f}%", f"{100 * r['p90_ape']:.1f}%", f"{100 * r['bias']:+.1f}%")
     console.print(t)
     for line, reason in val.skipped[:20]:
         err.print(f"skipped line {line}: {reason}", highlight=False, soft_wrap=True)
