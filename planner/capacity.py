@@ -48,6 +48,11 @@ class CandidateInfo:
     max_seqs: int
     memory_fraction: float
     max_kv_tokens: int
+    pool: int = 1
+    """Fleet tier: capacities assume at least this many instances behind one least-outstanding balancer
+    (one G/G/pool queue), so the plan must buy at least ``pool`` of them to use this row."""
+    base: str = ""
+    """Key of the instance type without the tier (rows of one type share it; at most one is used)."""
 
     @property
     def label(self) -> str:
@@ -99,7 +104,7 @@ class CapacityTable:
     percentile: float
     target_utilisation: float
     rejected: tuple[Rejection, ...] = ()
-    pool: int = 1
+    pools: tuple[int, ...] = (1,)
     loads: tuple[float, ...] = field(default=LOADS)
 
     def __post_init__(self) -> None:
@@ -169,7 +174,7 @@ class CapacityTable:
             "ttft_s": self.ttft_s.tolist(), "tpot_s": self.tpot_s.tolist(),
             "ttft_floor_s": self.ttft_floor_s.tolist(), "tpot_floor_s": self.tpot_floor_s.tolist(),
             "percentile": self.percentile, "target_utilisation": self.target_utilisation,
-            "rejected": [asdict(r) for r in self.rejected], "pool": self.pool, "loads": list(self.loads),
+            "rejected": [asdict(r) for r in self.rejected], "pools": list(self.pools), "loads": list(self.loads),
         }
 
     @classmethod
@@ -183,11 +188,11 @@ class CapacityTable:
             binds=tuple(tuple(b) for b in d["binds"]), ttft_s=inf(d["ttft_s"]), tpot_s=inf(d["tpot_s"]),
             ttft_floor_s=inf(d["ttft_floor_s"]), tpot_floor_s=inf(d["tpot_floor_s"]), percentile=d["percentile"],
             target_utilisation=d["target_utilisation"], rejected=tuple(Rejection(**r) for r in d["rejected"]),
-            pool=d.get("pool", 1), loads=tuple(d.get("loads", LOADS)))
+            pools=tuple(d.get("pools", (1,))), loads=tuple(d.get("loads", LOADS)))
 
     def restrict(self, keep: list[int]) -> CapacityTable:
         """The table of candidates ``keep`` only (same buckets)."""
         return CapacityTable(
             tuple(self.candidates[i] for i in keep), self.buckets, self.capacity_rps[keep],
             tuple(self.binds[i] for i in keep), self.ttft_s[keep], self.tpot_s[keep], self.ttft_floor_s[keep],
-            self.tpot_floor_s[keep], self.percentile, self.target_utilisation, self.rejected, self.pool, self.loads)
+            self.tpot_floor_s[keep], self.percentile, self.target_utilisation, self.rejected, self.pools, self.loads)

@@ -34,6 +34,8 @@ class Group:
     max_seqs: int
     memory_fraction: float
     spare_instances: int
+    pool: int
+    """Instances the TTFT queueing assumes behind the group's balancer (its fleet tier)."""
     bucket_shares: dict[int, float]
 
     @property
@@ -153,7 +155,8 @@ def groups_of(table: CapacityTable, sol: Solution, spare: int) -> list[Group]:
             gpus=count * c.gpus, cost_per_hour=count * c.price_per_hour, watts=count * c.watts, utilisation=util,
             headroom=1.0 - util, engine=c.engine, precision=c.precision, kv_dtype=c.kv_dtype,
             token_budget=c.token_budget, max_seqs=c.max_seqs, memory_fraction=c.memory_fraction,
-            spare_instances=spare, bucket_shares=shares))
+            spare_instances=spare, pool=c.pool if c.pool > 1 else (table.pools[0] if len(table.pools) == 1 else 1),
+            bucket_shares=shares))
     return out
 
 

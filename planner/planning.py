@@ -32,7 +32,7 @@ from planner.plan_result import (
 )
 from planner.profile import load_profile
 from planner.scenario import Scenario
-from planner.serving.table import build_table
+from planner.serving.table import POOL_TIERS, build_table
 from planner.workload import Buckets, bucketize
 
 ROLE_SETS = {"auto": ("colocated", "prefill", "decode"), "off": ("colocated",), "only": ("prefill", "decode")}
@@ -99,7 +99,8 @@ def prepare(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=No
     buckets, notes = _fit_context(raw, model.max_context)
     table = build_table(model, accs, prec, profile, list(buckets), sc.slo, sc.workload.arrival_cv,
                         sc.target_utilisation, sc.tp_options, sc.pp_options, ROLE_SETS[sc.disaggregation],
-                        settings=sc.engine_settings, pool=sc.queue_pool, progress=progress)
+                        settings=sc.engine_settings,
+                        pools=(sc.queue_pool,) if sc.queue_pool else POOL_TIERS, progress=progress)
     limits = Limits(objective=sc.objective, availability=_by_id(sc.availability, hw, "availability"),
                     budget_per_hour=sc.budget_per_hour, spare_instances=sc.spare_instances,
                     time_limit_s=sc.time_limit_s, gap_rel=sc.gap_rel, cross_vendor_kv=sc.cross_vendor_kv)
@@ -184,8 +185,9 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
         binding=tuple(binding_of(table, sol, limits.availability, limits.budget_per_hour)),
         alternatives=tuple(alts), rejected=table.rejected, solve_s=sol.solve_s, gap=sol.gap,
         candidates=sum(table.useful(i) for i in range(len(table.candidates))),
-        balancer=(f"least-outstanding-requests balancer per group; TTFT queueing as {sc.queue_pool} instance(s) "
-                  f"sharing one queue (queueing.pool)"),
+        balancer=("least-outstanding-requests balancer per group; each group's TTFT queueing is one G/G/N queue "
+                  + (f"with N = {sc.queue_pool} (queueing.pool)" if sc.queue_pool else
+                     "with N = the group's fleet tier (pool), at most its instance count")),
         notes=tuple(notes))
 
 
@@ -213,11 +215,11 @@ def _notes(sc: Scenario, sol: Solution, limits: Limits, groups, binding: list[st
     else:
         notes.append("no spare instances (redundancy.spare_instances: 0): losing one instance of a group "
                      "overloads the rest until it is replaced")
-    if sc.queue_pool == 1 and "per-instance limit: TTFT SLO" in binding:
+    if sc.queue_pool == 1 and "per-instance limit: TTFT SLO" in binding and len(groups) > 0:
         total = sum(g.instances for g in groups)
         notes.append(f"TTFT binds and the queueing assumes each instance queues alone (queueing.pool: 1); with "
-                     f"{total} instances behind a least-outstanding balancer, set queueing.pool to about that "
-                     f"for a less conservative plan")
+                     f"{total} instances behind a least-outstanding balancer, leave queueing.pool unset to "
+                     f"size by fleet tiers")
     return notes
 
 

@@ -26,7 +26,7 @@ objective: cost                          # cost | gpus | power
 disaggregation: auto                     # auto | off | only
 parallelism: {tp: [1, 2, 4, 8], pp: [1, 2]}
 solver: {time_limit_s: 60, gap: 0.002}   # stop within 0.2% of the proven optimum
-queueing: {pool: 1}   # instances behind one least-outstanding balancer for the TTFT tail (1 = each queues alone)
+queueing: {pool: 1}   # override: every group queues as this many instances (default: by the count the plan buys)
 engine_settings: {token_budget: 8192, max_seqs: 256, memory_fraction: 0.9}   # default: the engine profile's
 cross_vendor_kv: false   # allow a prefill pool of one vendor to feed a decode pool of another
 ```
@@ -77,7 +77,8 @@ class Scenario:
     pp_options: tuple[int, ...] = (1, 2)
     time_limit_s: float = 60.0
     gap_rel: float = 0.002
-    queue_pool: int = 1
+    queue_pool: int | None = None
+    """Instances queueing as one for TTFT; None: fleet tiers chosen by the ILP with the instance count."""
     name: str = ""
     engine_settings: EngineSettings = field(default_factory=EngineSettings)
     cross_vendor_kv: bool = False
@@ -99,7 +100,8 @@ class Scenario:
                 raise InputError(name, "a list of integers >= 1", list(opts))
         if not (self.time_limit_s > 0):
             raise InputError("solver.time_limit_s", "a positive number of seconds", self.time_limit_s)
-        if isinstance(self.queue_pool, bool) or not isinstance(self.queue_pool, int) or not 1 <= self.queue_pool <= 256:
+        if self.queue_pool is not None and (isinstance(self.queue_pool, bool) or not isinstance(self.queue_pool, int)
+                                            or not 1 <= self.queue_pool <= 256):
             raise InputError("queueing.pool", "a whole number of instances in 1..256", self.queue_pool)
         if not (0 <= self.gap_rel < 0.5):
             raise InputError("solver.gap", "a relative optimality gap in [0, 0.5), e.g. 0.002", self.gap_rel)
@@ -240,7 +242,7 @@ def parse_scenario(raw: Any, where: str = "scenario", base: Path | None = None) 
         tp_options=ints(par.get("tp"), "parallelism.tp", (1, 2, 4, 8)),
         pp_options=ints(par.get("pp"), "parallelism.pp", (1, 2)),
         time_limit_s=_num(solver, "time_limit_s", where, 60.0), gap_rel=_num(solver, "gap", where, 0.002),
-        queue_pool=_num(queueing, "pool", where, 1, integer=True),
+        queue_pool=_num(queueing, "pool", where, None, integer=True),
         name=str(raw.get("name") or ""),
         engine_settings=EngineSettings.parse(raw.get("engine_settings"), where),
         cross_vendor_kv=_flag(raw, "cross_vendor_kv", where),

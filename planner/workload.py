@@ -701,6 +701,10 @@ def bucketize(
     order = np.argsort(cell, kind="stable")
     ids, starts = np.unique(cell[order], return_index=True)
     total = isl.size
+    # the prompt length a cell's TTFT tail is planned for: its own length at the SLO percentile, but no
+    # longer than the whole workload's: longer prompts are at most (1 − percentile) of all requests,
+    # the share the SLO lets miss (with one cell, the two agree: estimate and plan mean the same)
+    global_tail = float(np.percentile(isl, percentile))
     out = []
     for cid, rows in zip(ids, np.split(order, starts[1:]), strict=True):
         i, o = divmod(int(cid), eo.size - 1)
@@ -710,7 +714,7 @@ def bucketize(
             isl_mean=float(isl[rows].mean()), osl_mean=float(osl[rows].mean()),
             isl_p90=float(np.percentile(isl[rows], 90)), osl_p90=float(np.percentile(osl[rows], 90)),
             share=share, rate_rps=share * workload.rate_rps,
-            isl_tail=float(np.percentile(isl[rows], percentile)),
+            isl_tail=min(float(np.percentile(isl[rows], percentile)), global_tail),
             isl_cs2=float(isl[rows].var() / isl[rows].mean() ** 2),
         ))
     return Buckets(tuple(out), workload.rate_rps, int(total))

@@ -4,7 +4,7 @@ Variables (``k`` ranges over input-length classes: the buckets' ISL ranges)
   n_c ∈ ℤ≥0        instances of candidate c (accelerator × TP/PP/EP × role)
   x_ck ∈ [0,1]     share of input class k routed to colocated candidate c
   y_pk, z_dk ≥ 0   share of class k served disaggregated: prefill on p, decode on d
-  u_c ∈ {0,1}      candidate c is used (only with N+k redundancy)
+  u_c ∈ {0,1}      candidate c is used (with N+k redundancy, or when its type has fleet tiers)
 
 A router sees a request's prompt, not its answer, so shares are per input class: every output
 bucket of one input class splits alike, and a candidate takes a class only if it meets the SLO
@@ -18,7 +18,10 @@ Constraints
   pairing        Σ_{p of vendor v} y_pk = Σ_{d of vendor v} z_dk  KV moves only within a vendor's
                                                                  transport (NIXL/NCCL, RCCL, HCCL)
   capacity       Σ_b λ_b·s_{c,k(b)} / cap_cb ≤ n_c − spare·u_c
-  used           n_c ≤ M_c·u_c, M_c = ⌈Σ_b λ_b/cap_cb⌉ + spare + 1   (only with spare instances)
+  used           n_c ≤ M_c·u_c, M_c = max(⌈Σ_b λ_b/cap_cb⌉, pool_c) + spare + 1
+  fleet tier     n_c ≥ (pool_c + spare)·u_c                    a row whose capacity assumes pool_c instances
+                                                                behind one balancer needs that many
+  one tier       Σ_{rows c of one instance type} u_c ≤ 1       one group (one balancer) per type
   availability   Σ_{c on type g} gpus_c·n_c ≤ A_g
   budget         Σ_c price_c·n_c ≤ B
 
@@ -109,8 +112,9 @@ def prune_dominated(table: CapacityTable, idx: list[int]) -> list[int]:
             if b == a or cb.accelerator != ca.accelerator or cb.role != ca.role:
                 continue
             if (cb.price_per_hour <= ca.price_per_hour and cb.gpus <= ca.gpus and cb.watts <= ca.watts
-                    and np.all(cap[b] >= cap[a])):
-                strictly = cb.price_per_hour < ca.price_per_hour or cb.gpus < ca.gpus or np.any(cap[b] > cap[a])
+                    and cb.pool <= ca.pool and np.all(cap[b] >= cap[a])):
+                strictly = (cb.price_per_hour < ca.price_per_hour or cb.gpus < ca.gpus or cb.pool < ca.pool
+                            or np.any(cap[b] > cap[a]))
                 if strictly or cb.key < ca.key:  # identical twins: keep one
                     dominated = True
                     break
@@ -176,18 +180,28 @@ def _solve(table: CapacityTable, rates: list[float], limits: Limits,
             prob += pulp.lpSum(pre) == pulp.lpSum(dec), f"pair_{k}_{g or 'any'}"
     cls_of = {b: k for k, members in enumerate(classes) for b in members}
     spare = limits.spare_instances
+    tiers: dict[str, list[pulp.LpVariable]] = {}
+    base_of = {i: table.candidates[i].base or table.candidates[i].key for i in idx}
+    tiered = {b for b in base_of.values() if sum(1 for v in base_of.values() if v == b) > 1}
     for i in idx:
+        c = table.candidates[i]
         terms = [(rates[b] / cap[i, b], share[(i, cls_of[b])]) for b in range(len(rates))
                  if rates[b] > 0 and (i, cls_of[b]) in share]
         load = pulp.lpSum(w * v for w, v in terms)
-        if spare and not relax:
-            # big-M: no optimum runs more instances of c than it would need to carry every bucket alone
-            big_m = math.ceil(sum(w for w, _ in terms)) + spare + 1
+        if (spare or c.pool > 1 or base_of[i] in tiered) and not relax:
+            # big-M: no optimum runs more instances of c than it needs to carry every bucket alone
+            big_m = max(math.ceil(sum(w for w, _ in terms)), c.pool) + spare + 1
             used = pulp.LpVariable(f"u_{i}", cat="Binary")
+            tiers.setdefault(base_of[i], []).append(used)
             prob += n[i] <= big_m * used, f"used_{i}"
+            if c.pool > 1:  # a fleet tier: its capacity holds only with at least `pool` instances behind one balancer
+                prob += n[i] >= (c.pool + spare) * used, f"tier_{i}"
             prob += load <= n[i] - spare * used, f"cap_{i}"
         else:
             prob += load <= n[i], f"cap_{i}"
+    for k, (base, used) in enumerate(tiers.items()):  # one group per instance type: its tiers are alternatives
+        if base in tiered:
+            prob += pulp.lpSum(used) <= 1, f"one_tier_{k}"
     for acc_id, limit in (limits.availability or {}).items():
         on_type = [i for i in idx if table.candidates[i].accelerator == acc_id]
         if on_type:

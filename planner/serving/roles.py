@@ -84,7 +84,17 @@ class Decode(Instance):
         return Latency(rate_rps, rho, pt.concurrency, ttft, tp, rho < 1.0)
 
     def _grid_latency(self, q: float, points: int):
-        """(rates, utilisations, TTFT at q or None, TPOT at q) on a concurrency grid up to the cap."""
+        """(concurrencies, rates, utilisations, TPOT at q) on a concurrency grid up to the cap; memoised
+        (the pool size does not enter, so instances of several pool sizes share it)."""
+        key = ("grid", self.role, self.size, self.arrival_cv, q, points, self.max_concurrency)
+        if key not in self._cache:
+            self._cache[key] = self._grid_latency_uncached(q, points)
+        out = self._cache[key]
+        if "max_rps" not in self.__dict__:
+            self.__dict__["max_rps"] = float(out[1][-1])
+        return out
+
+    def _grid_latency_uncached(self, q: float, points: int):
         conc = np.unique(np.geomspace(min(1.0, self.max_concurrency), self.max_concurrency, points))
         parts = self.step_parts(conc)
         t_dec, t_mix, share = parts
@@ -189,8 +199,10 @@ class Colocated(Decode):
             return None
         q = percentile / 100.0
         conc, rps, rho, tpot = self._grid_latency(q, points)
-        tail_isl = max(self.size.tail_isl, self.size.isl)
-        service = self.prompt_step_s(conc, tail_isl) + self.dep.eff.ttft_overhead_s + extra_ttft_s
+        key = ("tail prompt", self.size, self.max_concurrency, points)
+        if key not in self._cache:
+            self._cache[key] = self.prompt_step_s(conc, max(self.size.tail_isl, self.size.isl))
+        service = self._cache[key] + self.dep.eff.ttft_overhead_s + extra_ttft_s
         _, wq = pool_wait_s(rho, self.prefill_alone_s(), self.pool, q, self.arrival_cv**2, self.size.cs2)
         return SloCurve(rps, rho, service + wq, tpot)
 

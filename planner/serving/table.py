@@ -30,6 +30,9 @@ from planner.serving.instance import ROLES, RequestSize
 from planner.serving.roles import instance_model
 from planner.workload import SLO, Bucket
 
+POOL_TIERS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128)
+"""Pool sizes (instances behind one balancer) for which a fleet tier is evaluated."""
+
 
 def bucket_size(b: Bucket) -> RequestSize:
     """Representative request of a bucket: its mean lengths, its input length at the SLO percentile
@@ -83,10 +86,17 @@ def _fitting(model: ModelArch, acc: Accelerator, prec: Precision, profile: Profi
 def build_table(model: ModelArch, accs: list[Accelerator], prec: Precision, profile: Profile, buckets: list[Bucket],
                 slo: SLO, arrival_cv: float, target_utilisation: float, tp_options: tuple[int, ...],
                 pp_options: tuple[int, ...], roles: tuple[str, ...] = ROLES, settings: EngineSettings | None = None,
-                pool: int = 1, progress: Callable[[], None] | None = None) -> CapacityTable:
+                pools: tuple[int, ...] = POOL_TIERS, progress: Callable[[], None] | None = None) -> CapacityTable:
     """Every fitting candidate with its per-bucket capacity and latencies, and a reason for each accelerator
     that has none. Candidates that meet the SLO for no bucket stay in the table (capacity 0): their
-    idle latencies tell an infeasible plan what the SLO must allow."""
+    idle latencies tell an infeasible plan what the SLO must allow.
+
+    Fleet tiers: a group of N instances behind a least-outstanding-requests balancer queues as one
+    G/G/N system, so its per-instance capacity under a TTFT limit grows with N. Each instance type
+    gets one row per pool size in ``pools`` (the row's ``pool``: the plan must buy at least that many);
+    a tier is kept only where it raises some capacity over the tier below (TPOT- or memory-bound types
+    keep one row). With one pool size, every row queues as that many instances whatever the count
+    (the scenario's explicit ``queueing.pool``)."""
     settings = settings or EngineSettings()
     need = int(max(b.isl_hi for b in buckets) + max(b.osl_hi for b in buckets))
     kv_tok = model.kv_bytes_per_token(prec.kv_bytes)
@@ -116,19 +126,28 @@ def build_table(model: ModelArch, accs: list[Accelerator], prec: Precision, prof
             eff = dep.eff
             memo: dict = {}  # step times shared by every role and bucket of this deployment
             link = acc.scaleout_bw_bytes_per_s * par.gpus
+            kv_tokens = memory_plan(model, acc, par, prec, eff, min_kv_tokens=1).max_kv_tokens
             for role in roles:
-                row = _candidate_row(dep, role, sizes, slo, arrival_cv, target_utilisation, pool, memo, kv_tok, link)
-                kv_tokens = memory_plan(model, acc, par, prec, eff, min_kv_tokens=1).max_kv_tokens
-                infos.append(CandidateInfo(
-                    key=f"{acc.id}|{par.tp}|{par.pp}|{par.ep}|{'dpa' if par.dp_attn else 'tpa'}|{role}",
-                    accelerator=acc.id, vendor=acc.vendor, family=acc.family, tp=par.tp, pp=par.pp, ep=par.ep,
-                    dp_attn=par.dp_attn, role=role, gpus=par.gpus, price_per_hour=acc.price_per_hour * par.gpus,
-                    watts=acc.tdp_w * par.gpus, engine=profile.engine, precision=prec.weights, kv_dtype=prec.kv,
-                    token_budget=int(eff.token_budget), max_seqs=int(eff.max_seqs), memory_fraction=eff.memory_util,
-                    max_kv_tokens=int(kv_tokens)))
-                for acc_list, val in zip((caps, binds, ttft, tpot, ttft0, tpot0), row):
-                    acc_list.append(val)
-                useful += max(row[0]) > 0
+                base = f"{acc.id}|{par.tp}|{par.pp}|{par.ep}|{'dpa' if par.dp_attn else 'tpa'}|{role}"
+                prev = None
+                tiers = pools if role != "decode" else pools[:1]
+                for pool in tiers:
+                    row = _candidate_row(dep, role, sizes, slo, arrival_cv, target_utilisation, pool, memo, kv_tok,
+                                         link)
+                    if prev is not None and not np.any(np.asarray(row[0]) > np.asarray(prev) * (1 + 1e-6)):
+                        continue  # this tier adds no capacity: the TTFT queue does not bind
+                    prev = row[0]
+                    min_count = pool if len(pools) > 1 else 1
+                    infos.append(CandidateInfo(
+                        key=base if min_count == 1 else f"{base}|p{pool}", accelerator=acc.id, vendor=acc.vendor,
+                        family=acc.family, tp=par.tp, pp=par.pp, ep=par.ep, dp_attn=par.dp_attn, role=role,
+                        gpus=par.gpus, price_per_hour=acc.price_per_hour * par.gpus, watts=acc.tdp_w * par.gpus,
+                        engine=profile.engine, precision=prec.weights, kv_dtype=prec.kv,
+                        token_budget=int(eff.token_budget), max_seqs=int(eff.max_seqs), memory_fraction=eff.memory_util,
+                        max_kv_tokens=int(kv_tokens), pool=min_count, base=base))
+                    for acc_list, val in zip((caps, binds, ttft, tpot, ttft0, tpot0), row):
+                        acc_list.append(val)
+                    useful += max(row[0]) > 0
                 if progress is not None:
                     progress()
         if not useful:
@@ -139,7 +158,7 @@ def build_table(model: ModelArch, accs: list[Accelerator], prec: Precision, prof
     return CapacityTable(tuple(infos), infos_b, np.array(caps).reshape(len(infos), nb), tuple(binds),
                          np.array(ttft).reshape(len(infos), nb, nl), np.array(tpot).reshape(len(infos), nb, nl),
                          np.array(ttft0).reshape(len(infos), nb), np.array(tpot0).reshape(len(infos), nb),
-                         slo.percentile, target_utilisation, tuple(rejected), pool, LOADS)
+                         slo.percentile, target_utilisation, tuple(rejected), tuple(pools), LOADS)
 
 
 def _candidate_row(dep: Deployment, role: str, sizes: list[RequestSize], slo: SLO, arrival_cv: float,

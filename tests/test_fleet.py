@@ -1,0 +1,74 @@
+"""Fleets queued as fleets: a group of N instances behind one least-outstanding balancer is one
+G/G/N queue, so capacity per instance under a TTFT limit grows with N and cost per req/s falls."""
+
+from __future__ import annotations
+
+import pytest
+
+from planner.errors import InfeasibleError
+from planner.planning import plan, prepare
+from planner.scenario import parse_scenario
+from planner.serving.queueing import pool_wait_s
+
+# TTFT-bound: long prompts, a tight TTFT, a loose TPOT
+TTFT_BOUND = [
+    {"model": "llama-3.1-8b", "accelerators": ["H100-SXM"], "disaggregation": "off",
+     "workload": {"rate_rps": 4, "input": "lognormal:mean=3000,p99=12000", "output": "lognormal:mean=150,p99=600"},
+     "slo": {"ttft_s": 0.6, "tpot_s": 0.2, "percentile": 99}, "parallelism": {"tp": [1, 2], "pp": [1]}},
+    {"model": "llama-3.1-70b", "precision": "fp8", "kv_dtype": "fp8", "accelerators": ["H200-SXM"],
+     "disaggregation": "off",
+     "workload": {"rate_rps": 2, "input": "lognormal:mean=2000,p99=8000", "output": "lognormal:mean=200,p99=800"},
+     "slo": {"ttft_s": 1.0, "tpot_s": 0.2, "percentile": 99}, "parallelism": {"tp": [2, 4], "pp": [1]}},
+    {"model": "qwen3-30b-a3b", "accelerators": ["H100-SXM"], "disaggregation": "off",
+     "workload": {"rate_rps": 4, "input": "lognormal:mean=4000,p99=16000", "output": "lognormal:mean=200,p99=800",
+                  "arrival_cv": 1.5},
+     "slo": {"ttft_s": 0.8, "tpot_s": 0.2, "percentile": 95}, "parallelism": {"tp": [1, 2], "pp": [1]}},
+]
+
+
+def cost(raw: dict, scale: float = 1.0) -> float:
+    raw = {**raw, "workload": {**raw["workload"], "rate_rps": raw["workload"]["rate_rps"] * scale},
+           "buckets": {"isl": 2, "osl": 1}, "solver": {"gap": 0.0}}
+    return plan(parse_scenario(raw), alternatives=False).cost_per_hour
+
+
+@pytest.mark.parametrize("raw", TTFT_BOUND, ids=["8b", "70b", "moe"])
+def test_ten_times_the_rate_costs_less_than_ten_times(raw):
+    one, ten = cost(raw), cost(raw, 10.0)
+    assert ten <= 9.5 * one, (one, ten)
+    assert ten >= one  # and more rate never costs less
+
+
+def test_per_instance_capacity_grows_with_the_tier():
+    prep = prepare(parse_scenario({**TTFT_BOUND[0], "buckets": {"isl": 1, "osl": 1}}))
+    t = prep.table
+    rows = sorted((c.pool, t.capacity_rps[i, 0]) for i, c in enumerate(t.candidates)
+                  if c.tp == 1 and c.role == "colocated")
+    assert len(rows) > 2 and rows[0][0] == 1
+    caps = [cap for _, cap in rows]
+    assert caps == sorted(caps) and caps[-1] > 1.2 * caps[0]
+
+
+def test_a_tier_is_bought_only_with_its_instance_count():
+    p = plan(parse_scenario({**TTFT_BOUND[0], "workload": {**TTFT_BOUND[0]["workload"], "rate_rps": 40}}),
+             alternatives=False)
+    assert p.groups and all(g.instances >= g.pool for g in p.groups)
+    assert "G/G/N" in p.balancer
+
+
+def test_explicit_pool_overrides_the_tiers():
+    raw = {**TTFT_BOUND[0], "queueing": {"pool": 1}}
+    t = prepare(parse_scenario(raw)).table
+    assert {c.pool for c in t.candidates} == {1} and t.pools == (1,)
+    assert cost(raw) >= cost(TTFT_BOUND[0])
+
+
+def test_erlang_pool_wait_falls_with_servers_at_equal_utilisation():
+    waits = [pool_wait_s(0.7, 0.1, n, 0.99)[1] for n in (1, 2, 4, 8, 16)]
+    assert all(a > b for a, b in zip(waits, waits[1:]))
+
+
+def test_tight_slo_still_infeasible_with_tiers():
+    raw = {**TTFT_BOUND[0], "slo": {"ttft_s": 0.001, "tpot_s": 0.2}}
+    with pytest.raises(InfeasibleError, match="TTFT"):
+        plan(parse_scenario(raw), alternatives=False)
