@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-LOADS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+LOADS: tuple[float, ...] = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 """Shares of a candidate's capacity at which the table records the predicted latency."""
 
 

@@ -72,7 +72,7 @@ def test_slo_percentile_means_the_same_in_plan_and_estimate():
     """Plan one bucket, then estimate the same workload on the chosen instance at the rate each
     instance carries: the TTFT at the SLO percentile agrees (both read the prompt length at that
     percentile from the same bucket statistics)."""
-    sc = parse_scenario(BASE)
+    sc = parse_scenario({**BASE, "queueing": {"pool": 1}})  # estimate models one instance's own queue
     p = plan(sc, alternatives=False)
     (g,) = p.groups
     per_instance = sc.workload.rate_rps / g.instances

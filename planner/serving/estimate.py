@@ -60,6 +60,9 @@ class Estimate:
     max_rps: float | None = None
     max_goodput_rps: float | None = None
     slo: dict[str, Any] | None = None
+    ttft_parts_s: dict[str, float] = field(default_factory=dict)
+    """Mean TTFT by physical part (rate mode): prefill steps, engine overhead, pool queueing, the step in
+    flight on arrival, the wait for a sequence slot."""
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,7 +150,7 @@ def estimate(model: str | None = None, accelerator: str | None = None, tp: int =
         workload = Workload.fixed(rate_rps or 1.0, isl, osl)  # the rate is used only in rate mode
     pct = slo.percentile if slo else 99.0
     size = request_size(workload, pct)
-    inst = instance_model(d, role, size, arrival_cv=workload.arrival_cv)
+    inst = instance_model(d, role, size, arrival_cv=workload.arrival_cv, open_loop=rate_rps is not None)
     mem = inst.memory
     if not mem.fits:
         raise PlannerError(f"does not fit: {mem.reason}")
@@ -199,6 +202,7 @@ def estimate(model: str | None = None, accelerator: str | None = None, tp: int =
         output_tokens_per_s_per_gpu=out_tps / gpus, total_tokens_per_s=total_tps, ttft_s=ttft, tpot_s=tpot,
         bound=bound, memory=mem.to_dict(), rate_rps=rate_rps, utilisation=util, max_rps=inst.max_rps,
         max_goodput_rps=goodput, slo=asdict(slo) if slo else None, notes=tuple(notes),
+        ttft_parts_s=inst.ttft_parts(rate_rps) if mode == "rate" and hasattr(inst, "ttft_parts") else {},
     )
 
 
@@ -229,11 +233,11 @@ def _closed_loop(inst: Instance, n: int, pcts: tuple[float, ...], notes: list[st
                      f"{inst.max_concurrency:.0f}; the rest queue")
     tpot = inst.step_s(n_eff)
     decode_s = max(O - 1, 0) * tpot
-    ttft, _ = inst.ttft(0.0, n_eff, pcts, ca2=0.0)
+    ttft, _ = inst.ttft(0.0, n_eff, pcts, ca2=0.0, open_loop=False)
     top = inst.max_rps * 0.999
     rate = min(n_eff / (ttft["mean"] + decode_s), top)
     for _ in range(40):
-        ttft, rho = inst.ttft(rate, n_eff, pcts, ca2=0.0)
+        ttft, rho = inst.ttft(rate, n_eff, pcts, ca2=0.0, open_loop=False)
         new = min(n_eff / (ttft["mean"] + decode_s), top) if rho < 1 else top
         if abs(new - rate) < 1e-6 * rate:
             break

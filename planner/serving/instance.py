@@ -34,6 +34,13 @@ from planner.serving.prefill_time import chunked_prefill_s, step_s
 ROLES = ("colocated", "prefill", "decode")
 
 
+def seen_batch(concurrency):
+    """Decode batch a request runs in when the time-average number decoding is C: with random arrivals
+    a request finds the others Poisson-distributed (Palm, PASTA), so it decodes with itself plus C
+    others on average, 1 + C; timed at that batch, a step is what the request's TPOT sees."""
+    return np.asarray(concurrency, dtype=float) + 1.0 if isinstance(concurrency, np.ndarray) else concurrency + 1.0
+
+
 @dataclass(frozen=True)
 class RequestSize:
     """Representative request: mean input/output tokens, the input length at the SLO
@@ -84,6 +91,9 @@ class Instance:
     min_kv_tokens: int = 0
     pool: int = 1
     """Instances sharing the request stream behind one balancer (queueing as G/G/pool)."""
+    open_loop: bool = True
+    """Random (open-loop) arrivals: a request sees Poisson-distributed others and steps carry a Poisson
+    number of prompt chunks. False for offline and closed-loop runs, where every step is alike."""
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
     """Step-time memo; instances of one deployment may share it (keys carry role and size)."""
 
@@ -123,8 +133,10 @@ class Instance:
 
     # --- step times ---------------------------------------------------------------------
     def decode_step_s(self, concurrency):
-        """Pure-decode step at concurrency C with the mean context I + O/2."""
-        return step_s(self.dep, decode_shape(concurrency, self.size.isl + self.size.osl / 2.0))
+        """Pure-decode step at mean concurrency C with the mean context I + O/2, timed at the batch a
+        request sees (``seen_batch``: itself and C others)."""
+        batch = seen_batch(concurrency) if self.open_loop else np.maximum(concurrency, 1.0)
+        return step_s(self.dep, decode_shape(batch, self.size.isl + self.size.osl / 2.0))
 
     def step_parts(self, concurrency):
         """(pure-decode step, step that also carries a prompt chunk, share of such steps) at C.
@@ -171,7 +183,7 @@ class Instance:
         cmax = self.max_concurrency
         if not self.serviceable:
             return ()
-        lo = min(1.0, cmax)
+        lo = min(0.02, cmax)
         pts = np.unique(np.concatenate([np.geomspace(lo, cmax, self.grid_points), [cmax]]))
         O = self.size.osl
         steps = self.step_s(pts)

@@ -17,9 +17,15 @@ import numpy as np
 from scipy.special import ndtri
 
 from planner.perf.shape import decode_shape, prefill_shape, prompt_share_shape
-from planner.serving.instance import ROLES, Instance, Latency, Point, RequestSize
+from planner.serving.instance import ROLES, Instance, Latency, Point, RequestSize, seen_batch
 from planner.serving.prefill_time import chunked_prefill_s, prefill_chunks, step_s
-from planner.serving.queueing import pool_wait_s
+from planner.serving.queueing import pool_wait_s, slot_wait_s
+
+C_LOW = 0.02
+POISSON_K = 4
+"""Prompt chunks per step timed one by one; the Poisson tail beyond is timed at this many."""
+"""Lowest mean decode concurrency on a capacity grid: an instance busy 2% of the time. Capacity curves
+start here, not at one sequence, so a candidate that meets the SLO only at light load still gets that rate."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ class Decode(Instance):
     role = "decode"
 
     def ttft(self, rate_rps: float, concurrency: float, percentiles: tuple[float, ...],
-             ca2: float | None = None) -> tuple[dict[str, float], float]:
+             ca2: float | None = None, open_loop: bool = True) -> tuple[dict[str, float], float]:
         """A decode instance adds no prefill: its TTFT share is zero."""
         return {"mean": 0.0, **{f"p{p:g}": 0.0 for p in percentiles}}, self.utilisation(rate_rps)
 
@@ -86,7 +92,7 @@ class Decode(Instance):
     def _grid_latency(self, q: float, points: int):
         """(concurrencies, rates, utilisations, TPOT at q) on a concurrency grid up to the cap; memoised
         (the pool size does not enter, so instances of several pool sizes share it)."""
-        key = ("grid", self.role, self.size, self.arrival_cv, q, points, self.max_concurrency)
+        key = ("grid", self.role, self.open_loop, self.size, self.arrival_cv, q, points, self.max_concurrency)
         if key not in self._cache:
             self._cache[key] = self._grid_latency_uncached(q, points)
         out = self._cache[key]
@@ -95,7 +101,7 @@ class Decode(Instance):
         return out
 
     def _grid_latency_uncached(self, q: float, points: int):
-        conc = np.unique(np.geomspace(min(1.0, self.max_concurrency), self.max_concurrency, points))
+        conc = np.unique(np.geomspace(min(C_LOW, self.max_concurrency), self.max_concurrency, points))
         parts = self.step_parts(conc)
         t_dec, t_mix, share = parts
         tpot_mean = share * t_mix + (1.0 - share) * t_dec
@@ -106,7 +112,16 @@ class Decode(Instance):
         c_q = self.batch_quantile(conc, z)
         interp = [np.interp(c_q, conc, np.broadcast_to(x, conc.shape)) for x in parts]
         tpot = self.tpot_tail(c_q, *interp, z)
+        if self.role == "decode":  # a request that waits for a decode slot waits after its first token
+            tpot = tpot + self.slot_wait(conc, tpot_mean, q)[1] / max(self.size.osl - 1.0, 1.0)
         return conc, rps, rps / self.max_rps, tpot
+
+    def slot_wait(self, concurrency, tpot_s, q: float):
+        """(mean, q-quantile) wait for a running-sequence slot: the pool's caps are slots held for O steps
+        (``queueing.slot_wait_s``)."""
+        slots = self.max_concurrency * self.pool
+        return slot_wait_s(np.asarray(concurrency) / self.max_concurrency, self.size.osl * np.asarray(tpot_s), slots,
+                           q, self.arrival_cv**2, 1.0)
 
     def slo_curve(self, percentile: float, extra_ttft_s: float = 0.0, points: int = 32) -> SloCurve | None:
         """Rates, utilisations and TTFT/TPOT at ``percentile`` on the role's grid (None when it cannot serve)."""
@@ -142,18 +157,39 @@ class Colocated(Decode):
         return caps
 
     def step_parts(self, concurrency):
-        """C/O prompts start per step, each in ⌈I/(budget − C)⌉ chunks. Steps that carry a chunk are
-        compute-heavier than pure-decode steps, and step time is convex in the tokens it holds (max of
-        a memory floor and linear compute), so the two kinds of step are timed apart (Jensen)."""
+        """C/O prompts start per step, each in ⌈I/(budget − C)⌉ chunks; with random arrivals the chunks a
+        step carries are Poisson with mean m = C/O·chunks. Step time is convex in the tokens it holds
+        (max of a memory floor and linear compute), so steps are timed per chunk count k = 0..POISSON_K
+        and averaged with the Poisson weights (Jensen): share = P(k ≥ 1) = 1 − e^(−m) and t_mix is the
+        mean of the steps that carry a chunk."""
         vector = isinstance(concurrency, np.ndarray)
-        key = None if vector else ("parts", self.role, self.size.isl, self.size.osl, round(float(concurrency), 6))
+        key = None if vector else ("parts", self.role, self.open_loop, self.size.isl, self.size.osl,
+                                   round(float(concurrency), 6))
         if key is not None and key in self._cache:
             return self._cache[key]
         I, O = self.size.isl, self.size.osl
-        decode = decode_shape(concurrency, I + O / 2.0)
+        batch = seen_batch(concurrency) if self.open_loop else np.maximum(concurrency, 1.0)
+        decode = decode_shape(batch, I + O / 2.0)
         t_dec = step_s(self.dep, decode)
-        share = np.minimum(1.0, concurrency / O * prefill_chunks(I, self.dep.eff.token_budget, concurrency))
-        t_mix = step_s(self.dep, decode + prompt_share_shape(concurrency / O / share, I))
+        chunks = prefill_chunks(I, self.dep.eff.token_budget, concurrency)
+        m = np.asarray(concurrency / O * chunks, dtype=float)  # prompt chunks per step, Poisson
+        if not self.open_loop:  # offline / closed loop: every step carries the same share of prompt work
+            share = np.minimum(1.0, m)
+            t_mix = step_s(self.dep, decode + prompt_share_shape(concurrency / O / share, I))
+            out = (t_dec, t_mix, share) if vector else (float(t_dec), float(t_mix), float(share))
+            if key is not None:
+                self._cache[key] = out
+            return out
+        mean_t = np.exp(-m) * t_dec
+        left = 1.0 - np.exp(-m)
+        for k in range(1, POISSON_K + 1):
+            pk = np.exp(-m) * m**k / math.factorial(k) if k < POISSON_K else left
+            mean_t = mean_t + pk * step_s(self.dep, decode + prompt_share_shape(k / chunks, I))
+            left = left - pk
+        share = 1.0 - np.exp(-m)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_mix = np.where(share > 1e-12, (mean_t - np.exp(-m) * t_dec) / np.maximum(share, 1e-300),
+                             step_s(self.dep, decode + prompt_share_shape(1.0 / chunks, I)))
         out = (t_dec, t_mix, share) if vector else (float(t_dec), float(t_mix), float(share))
         if key is not None:
             self._cache[key] = out
@@ -176,35 +212,111 @@ class Colocated(Decode):
                                  np.full_like(concurrency, n, dtype=float), concurrency, ctx)
 
     def ttft(self, rate_rps: float, concurrency: float, percentiles: tuple[float, ...],
-             ca2: float | None = None) -> tuple[dict[str, float], float]:
-        """TTFT mean and percentiles: prompt step(s) + engine TTFT overhead + pool waiting (Allen–Cunneen
-        with the idle prefill time as service and ρ = λ/λ_max); the tail uses the tail prompt length."""
-        eff = self.dep.eff
+             ca2: float | None = None, open_loop: bool = True) -> tuple[dict[str, float], float]:
+        """TTFT mean and percentiles from its physical parts (``ttft_curve``); a closed loop has no slot
+        wait, its clients are the slots (``open_loop=False``)."""
         ca2 = self.arrival_cv**2 if ca2 is None else ca2
-        alone = self.prefill_alone_s()
-        rho = self.utilisation(rate_rps)
-        service = float(self.prompt_step_s(concurrency)) + eff.ttft_overhead_s
-        tail_service = service
-        if self.size.isl_tail and self.size.isl_tail > self.size.isl * 1.01:
-            tail_service = float(self.prompt_step_s(concurrency, self.size.isl_tail)) + eff.ttft_overhead_s
-        out = {"mean": service + pool_wait_s(rho, alone, self.pool, 0.5, ca2, self.size.cs2)[0]}
+        conc = np.asarray([max(concurrency, 0.0)])
+        rate = np.asarray([rate_rps])
+        parts = self.ttft_curve(conc, rate, 0.5, ca2=ca2, open_loop=open_loop)
+        out = {"mean": float(sum(v[0] for k, v in parts.items() if k != "quantile"))}
         for p in percentiles:
-            q = p / 100.0
-            wait_q = pool_wait_s(rho, alone, self.pool, q, ca2, self.size.cs2)[1]
-            out[f"p{p:g}"] = (tail_service if q > 0.5 else service) + wait_q
-        return out, rho
+            tail = self.ttft_curve(conc, rate, p / 100.0, ca2=ca2, open_loop=open_loop,
+                                   isl=self.size.tail_isl if p > 50 else None)
+            out[f"p{p:g}"] = float(tail["quantile"][0])
+        self._cache[("ttft parts", rate_rps)] = {k: float(v[0]) for k, v in parts.items() if k != "quantile"}
+        return out, self.utilisation(rate_rps)
+
+    def ttft_curve(self, conc, rps, q: float, *, ca2: float | None = None, open_loop: bool = True,
+                   isl: float | None = None, extra_s: float = 0.0) -> dict[str, np.ndarray]:
+        """Mean TTFT parts and the q-quantile at decode concurrencies ``conc`` and rates ``rps`` (arrays):
+
+        - step in flight: the engine is busy with probability 1 − e^(−C) and the step a request lands in
+          is length-biased: steps carry a prompt with share p (time t_mix) or not (t_dec), so the residual
+          has mean E[S²]/(2E[S]) and a uniform-mixture tail;
+        - prompt: its own chunked-prefill steps with C decodes (``prompt_step_s``), plus the prompts that
+          arrived during the same step and share it: Poisson with mean λ·E[S²]/E[S], as many as the
+          token budget admits, each adding t(C decodes + one prompt) − t_dec;
+        - queueing for prefill budget (``prefill_queue``), G/G/pool;
+        - waiting for a sequence slot (open loop, ``slot_wait``);
+        - the engine's per-request overhead (``ttft_overhead_s``) and any fixed ``extra_s``.
+        The quantile adds the parts' quantiles (an upper bound on the quantile of the sum)."""
+        ca2 = self.arrival_cv**2 if ca2 is None else ca2
+        conc = np.maximum(np.asarray(conc, dtype=float), 0.0)
+        lam = np.asarray(rps, dtype=float)
+        z = float(ndtri(q))
+        t_dec, t_mix, share = self.step_parts(np.maximum(conc, C_LOW))
+        # prompt chunks per step are Poisson with mean m (share = 1 − e^(−m)), each adding about d to a
+        # pure-decode step: E[S] = t_dec + m·d, E[S²] = (t_dec + m·d)² + m·d²
+        m = -np.log(np.clip(1.0 - share, 1e-12, 1.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = np.where(m > 1e-12, share * np.maximum(t_mix - t_dec, 0.0) / np.maximum(m, 1e-300), 0.0)
+        e1 = t_dec + m * d
+        e2 = e1**2 + m * d**2
+        busy = 1.0 - np.exp(-conc)
+        flight_mean = busy * e2 / (2.0 * e1)
+        a = 1.0 - q
+        w_m = 1.0 - t_dec * np.exp(-m) / e1  # length-biased share of time in steps that carry a prompt
+        w_d = 1.0 - w_m
+        t_mix = np.maximum(t_dec + d * (1.0 + m), t_dec)  # mean length of those steps (1 + m prompts)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x1 = (1.0 - a / np.maximum(busy, 1e-300)) / (w_m / t_mix + w_d / t_dec)
+            x2 = t_mix * (1.0 - a / np.maximum(busy * w_m, 1e-300))
+        flight_q = np.where(busy <= a, 0.0, np.where(x1 <= t_dec, x1, np.where(busy * w_m > a, x2, t_dec)))
+        n = float(isl if isl is not None else self.size.isl)
+        budget = self.dep.eff.token_budget
+        own_mean = self._prompt_steps(conc, self.size.isl)
+        own = self._prompt_steps(conc, n) if n != self.size.isl else own_mean
+        one = self._prompt_steps(conc, self.size.isl, single=True)
+        delta = np.maximum(one - t_dec, 0.0)
+        k_max = np.maximum(np.floor((budget - conc) / self.size.isl) - 1.0, 0.0)
+        others = lam * e2 / e1
+        others_mean = np.minimum(others, k_max)
+        others_q = np.minimum(np.maximum(others + z * np.sqrt(others), 0.0), k_max)  # continuous normal approx.
+        rho_p, work = self.prefill_queue(lam, conc)
+        queue_mean, queue_q = pool_wait_s(rho_p, work, self.pool, q, ca2, self.size.cs2)
+        if open_loop:
+            slot_mean, slot_q = self.slot_wait(conc, e1, q)
+        else:
+            slot_mean = slot_q = np.zeros_like(conc)
+        fixed = self.dep.eff.ttft_overhead_s + extra_s
+        quantile = flight_q + own + others_q * delta + queue_q + slot_q + fixed
+        return {"step_in_flight": flight_mean, "prefill": own_mean, "shared_prefill_step": others_mean * delta,
+                "queueing": np.asarray(queue_mean) * np.ones_like(conc),
+                "slot_wait": np.asarray(slot_mean) * np.ones_like(conc),
+                "engine_overhead": np.full_like(conc, self.dep.eff.ttft_overhead_s),
+                "fixed_extra": np.full_like(conc, extra_s), "quantile": quantile}
+
+    def _prompt_steps(self, conc: np.ndarray, isl: float, single: bool = False) -> np.ndarray:
+        """Chunked-prefill time of one prompt of ``isl`` tokens at concurrencies ``conc`` (memoised on the
+        grid); ``single``: the step of one whole prompt chunk (the increment another prompt adds)."""
+        key = ("prompt steps", isl, single, self.size.isl, self.size.osl, conc.tobytes())
+        if key not in self._cache:
+            n = np.full_like(conc, isl if not single else min(isl, self.dep.eff.token_budget), dtype=float)
+            self._cache[key] = np.asarray(chunked_prefill_s(self.dep, n, conc, self.size.isl + self.size.osl / 2.0))
+        return self._cache[key]
+
+    def prefill_queue(self, rate_rps, concurrency):
+        """(utilisation, service time) of the prefill queue. Chunked prefill gives prompts the token budget
+        left after the decodes, B − C tokens per step of time t_mix, so prompts queue for budget, not for
+        the instance: ρ_p = λ·I·t_mix/(B − C) and a prompt's work is S = I·t_mix/(B − C) (a fraction of a
+        step when it fits in one). The prompt's own steps are counted apart (``prompt_step_s``)."""
+        conc = np.maximum(np.asarray(concurrency, dtype=float), C_LOW)
+        budget = np.maximum(self.dep.eff.token_budget - conc, 1.0)
+        work = self.size.isl * self.step_parts(conc)[1] / budget
+        return np.asarray(rate_rps, dtype=float) * work, work
+
+    def ttft_parts(self, rate_rps: float) -> dict[str, float]:
+        """Mean TTFT by physical part at ``rate_rps`` (after ``ttft``/``latency`` at that rate)."""
+        return dict(self._cache.get(("ttft parts", rate_rps), {}))
 
     def slo_curve(self, percentile: float, extra_ttft_s: float = 0.0, points: int = 32) -> SloCurve | None:
         if not self.fits or not self.serviceable:
             return None
         q = percentile / 100.0
         conc, rps, rho, tpot = self._grid_latency(q, points)
-        key = ("tail prompt", self.size, self.max_concurrency, points)
-        if key not in self._cache:
-            self._cache[key] = self.prompt_step_s(conc, max(self.size.tail_isl, self.size.isl))
-        service = self._cache[key] + self.dep.eff.ttft_overhead_s + extra_ttft_s
-        _, wq = pool_wait_s(rho, self.prefill_alone_s(), self.pool, q, self.arrival_cv**2, self.size.cs2)
-        return SloCurve(rps, rho, service + wq, tpot)
+        ttft = self.ttft_curve(conc, rps, q, isl=max(self.size.tail_isl, self.size.isl), extra_s=extra_ttft_s)
+        return SloCurve(rps, rho, ttft["quantile"], tpot)
 
 
 class Prefill(Instance):
@@ -249,7 +361,7 @@ class Prefill(Instance):
         return alone + (k_eff - 1.0) / (k - 1.0) * (t_batch - alone)
 
     def ttft(self, rate_rps: float, concurrency: float, percentiles: tuple[float, ...],
-             ca2: float | None = None) -> tuple[dict[str, float], float]:
+             ca2: float | None = None, open_loop: bool = True) -> tuple[dict[str, float], float]:
         """Batch service + engine TTFT overhead + pool waiting with the batch service as service time."""
         ca2 = self.arrival_cv**2 if ca2 is None else ca2
         rho = self.utilisation(rate_rps)
