@@ -16,7 +16,7 @@ from planner.validate import validate_frame
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "tests" / "data" / "calibration"
-PUBLISHED: tuple[str, ...] = ()
+PUBLISHED = ("published_amd_ascend.csv", "published_ascend_disaggregated.csv")
 # file -> columns that name an accelerator (vidur's all-reduce 'topology' names a system, not a device)
 NAME_COLUMNS = {
     "mlperf_llm_all.csv": ("accelerator",),
@@ -75,3 +75,12 @@ def test_no_mlperf_row_skipped_for_an_unknown_accelerator(calibration_dir):
     reasons = [r for _, r in v.skipped if "unknown accelerator" in r]
     assert reasons == []
 
+
+def test_published_amd_ascend_rows_load_and_name_their_sources():
+    df = read_measured(BUNDLED / "published_amd_ascend.csv")
+    db = default_hardware()
+    fam = df["accelerator"].map(lambda a: db.get(a).id)
+    for acc in ("MI300X", "Ascend-910C", "Ascend-910B4"):
+        assert (fam == acc).sum() >= 4, acc
+    assert (df["accelerator"].map(lambda a: db.get(a).family) == "ascend-a2").sum() >= 5
+    assert df["source"].fillna("").str.len().min() > 20
