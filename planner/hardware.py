@@ -25,7 +25,7 @@ from planner.paths import data_dir
 GIB = 2**30
 DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")
 FAMILIES = (
-    "ampere", "ada", "hopper", "blackwell", "cdna2", "cdna3", "cdna4", "ascend-a2", "ascend-a3", "gaudi3",
+    "ampere", "ada", "hopper", "blackwell", "cdna2", "cdna3", "cdna4", "ascend-a2", "ascend-a3", "gaudi3", "xe2",
 )
 VENDORS = ("NVIDIA", "AMD", "Huawei", "Intel", "Other")
 _FIGURES = ("memory_gib", "mem_bw_tb_per_s", "peak_tflops_dense", "scaleup", "scaleout_bw_gb_per_s", "tdp_w")

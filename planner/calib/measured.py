@@ -89,7 +89,7 @@ def _need(df: pd.DataFrame, path: str | Path, cols: tuple[str, ...]) -> None:
 def _precision(val: object, default: str = "bf16") -> str:
     v = str(val).strip().lower() if isinstance(val, str) else ""
     return {"fp8": "fp8", "fp4": "fp4", "nvfp4": "fp4", "int4": "int4", "bf16": "bf16", "bfloat16": "bf16",
-            "fp16": "fp16", "float16": "fp16", "int8": "int8", "w8a8": "int8"}.get(v, default)
+            "fp16": "fp16", "float16": "fp16", "int8": "int8", "w8a8": "int8", "uint4": "int4"}.get(v, default)
 
 
 def from_aiconfigurator_silicon(path: str | Path) -> pd.DataFrame:
@@ -132,10 +132,17 @@ def _datasets() -> pd.DataFrame:
     return pd.read_csv(_DATASETS)
 
 
+def _mixed(accelerator: object) -> bool:
+    """A heterogeneous system: several accelerator types listed with their counts, '... (x32), ... (x16)'."""
+    return isinstance(accelerator, str) and "," in accelerator and "(x" in accelerator
+
+
 def from_mlperf(path: str | Path, scenarios: tuple[str, ...] = ("Offline",)) -> pd.DataFrame:
     """MLPerf Inference rows: system throughput (tokens/s per accelerator × count), dataset mean
     lengths from ``planner/data/mlperf_datasets.csv``; TensorRT submissions map to trtllm, others
-    (vLLM, ROCm) to vllm; Hopper/AMD FP8 runs use an FP8 KV cache as the submissions describe."""
+    (vLLM, ROCm) to vllm; Hopper/AMD FP8 runs use an FP8 KV cache as the submissions describe.
+    Mixed-accelerator systems (one row naming several accelerator types, e.g. MI300X and MI325X
+    pools) are left out: a row is one instance type."""
     m = pd.read_csv(path)
     _need(m, path, ("scenario", "model_norm", "accelerator", "accel_count", "tokens_per_s_per_accel", "weight_dtype",
                     "software", "version", "submitter", "system"))
@@ -144,7 +151,7 @@ def from_mlperf(path: str | Path, scenarios: tuple[str, ...] = ("Offline",)) -> 
     rows = []
     for r in m.to_dict("records"):
         match = ds[[str(r["model_norm"]).startswith(str(p)) for p in ds["model_norm_prefix"]]]
-        if match.empty or not _num(r.get("tokens_per_s_per_accel")):
+        if match.empty or not _num(r.get("tokens_per_s_per_accel")) or _mixed(r.get("accelerator")):
             continue
         d = match.sort_values("model_norm_prefix", key=lambda x: x.str.len(), ascending=False).iloc[0]
         if not _num(d.get("mean_input_tokens")) or not _num(d.get("mean_output_tokens")):

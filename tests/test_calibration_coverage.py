@@ -1,0 +1,86 @@
+"""Every accelerator named in the shipped calibration data resolves in hardware_db, so no measured
+row is lost to a missing entry (issue 11). Mixed-accelerator MLPerf systems are the one exception:
+``from_mlperf`` leaves them out because a row must be one instance type."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from planner.calib.measured import _mixed, from_aiconfigurator_silicon, from_mlperf, read_measured
+from planner.errors import PlannerError
+from planner.hardware import default_hardware
+from planner.validate import validate_frame
+
+REPO = Path(__file__).resolve().parents[1]
+BUNDLED = REPO / "tests" / "data" / "calibration"
+PUBLISHED = ("published_amd_ascend.csv", "published_ascend_disaggregated.csv")
+# file -> columns that name an accelerator (vidur's all-reduce 'topology' names a system, not a device)
+NAME_COLUMNS = {
+    "mlperf_llm_all.csv": ("accelerator",),
+    "aiconfigurator_silicon_sample.csv": ("system",),
+    "aiconfigurator_gemm_sample.csv": ("system", "device"),
+    "aiconfigurator_ctx_attention_sample.csv": ("system", "device"),
+    "aiconfigurator_gen_attention_sample.csv": ("system", "device"),
+    "aiconfigurator_allreduce_sample.csv": ("system", "device"),
+    "ascend_measured_sample.csv": ("npu",),
+    "distserve_a100_latency_fits.csv": ("gpu",),
+    "vidur_mlp_sample.csv": ("gpu",),
+    **{name: ("accelerator",) for name in PUBLISHED},
+}
+
+
+def _unknown(names) -> list[str]:
+    db = default_hardware()
+    bad = []
+    for n in sorted({str(n) for n in names if isinstance(n, str) and n.strip()}):
+        try:
+            db.get(n)
+        except PlannerError:
+            bad.append(n)
+    return bad
+
+
+def _files(calibration_dir: Path) -> list[Path]:
+    dirs = {Path(calibration_dir), BUNDLED}
+    return sorted(p for d in dirs for p in d.glob("*.csv") if p.name in NAME_COLUMNS)
+
+
+def test_every_named_accelerator_resolves(calibration_dir):
+    files = _files(calibration_dir)
+    assert any(p.name == "mlperf_llm_all.csv" for p in files)
+    for path in files:
+        df = pd.read_csv(path)
+        for col in NAME_COLUMNS[path.name]:
+            names = df[col].dropna()
+            if path.name == "mlperf_llm_all.csv":
+                names = names[~names.map(_mixed)]
+            assert _unknown(names) == [], f"{path.name}:{col}"
+
+
+@pytest.mark.parametrize("scenarios", [("Offline",), ("Server",)])
+def test_readers_keep_every_row_with_a_known_accelerator(calibration_dir, scenarios):
+    rows = from_mlperf(Path(calibration_dir) / "mlperf_llm_all.csv", scenarios=scenarios)
+    assert len(rows) > 100 and _unknown(rows["accelerator"]) == []
+    silicon = from_aiconfigurator_silicon(Path(calibration_dir) / "aiconfigurator_silicon_sample.csv")
+    assert _unknown(silicon["accelerator"]) == []
+    for name in PUBLISHED:
+        assert _unknown(read_measured(BUNDLED / name)["accelerator"]) == [], name
+
+
+def test_no_mlperf_row_skipped_for_an_unknown_accelerator(calibration_dir):
+    v = validate_frame(from_mlperf(Path(calibration_dir) / "mlperf_llm_all.csv"))
+    reasons = [r for _, r in v.skipped if "unknown accelerator" in r]
+    assert reasons == []
+
+
+def test_published_amd_ascend_rows_load_and_name_their_sources():
+    df = read_measured(BUNDLED / "published_amd_ascend.csv")
+    db = default_hardware()
+    fam = df["accelerator"].map(lambda a: db.get(a).id)
+    for acc in ("MI300X", "Ascend-910C", "Ascend-910B4"):
+        assert (fam == acc).sum() >= 4, acc
+    assert (df["accelerator"].map(lambda a: db.get(a).family) == "ascend-a2").sum() >= 5
+    assert df["source"].fillna("").str.len().min() > 20
