@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from planner._yaml import load_yaml, read_text
+from planner._yaml import load_toml, load_yaml
 from planner.errors import InputError, PlannerError
 from planner.workload import SLO, Workload, parse_length, read_trace
 
@@ -237,17 +237,7 @@ def parse_scenario(raw: Any, where: str = "scenario", base: Path | None = None) 
 def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario from YAML (``.yaml``/``.yml``) or TOML (``.toml``)."""
     p = Path(path)
-    if p.suffix.lower() == ".toml":
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
-            raise PlannerError(f"scenario {p}: TOML scenarios need Python 3.11+; use YAML") from None
-        try:
-            raw = tomllib.loads(read_text(p, "scenario"))
-        except tomllib.TOMLDecodeError as exc:
-            raise PlannerError(f"scenario {p}: malformed TOML ({exc})") from None
-    else:
-        raw = load_yaml(p, "scenario")
+    raw = load_toml(p, "scenario") if p.suffix.lower() == ".toml" else load_yaml(p, "scenario")
     if raw is None:
         raise PlannerError(f"scenario {p}: empty file, expected model, workload and slo")
     return parse_scenario(raw, str(p), p.parent)
