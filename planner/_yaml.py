@@ -10,28 +10,29 @@ from typing import Any
 
 import yaml
 
-from planner.errors import InputError, PlannerError
+from planner.errors import InputError, PlannerError, shorten
 
 MAX_BYTES = 8 * 2**20  # a scenario, hardware, profile or config file larger than this is not one
 
 
 def read_text(path: Path, what: str) -> str:
     """Return the text of ``path`` (at most MAX_BYTES) or raise a one-line error naming it."""
+    name = shorten(path, 200)
     try:
         with Path(path).open("rb") as fh:
             data = fh.read(MAX_BYTES + 1)
     except FileNotFoundError:
-        raise PlannerError(f"{what} {path}: file not found") from None
+        raise PlannerError(f"{what} {name}: file not found") from None
     except IsADirectoryError:
-        raise PlannerError(f"{what} {path}: is a folder, expected a file") from None
+        raise PlannerError(f"{what} {name}: is a folder, expected a file") from None
     except OSError as exc:
-        raise PlannerError(f"{what} {path}: cannot read ({exc.__class__.__name__}: {exc})") from None
+        raise PlannerError(f"{what} {name}: cannot read ({exc.__class__.__name__}: {exc.strerror or exc})") from None
     if len(data) > MAX_BYTES:
-        raise PlannerError(f"{what} {path}: larger than {MAX_BYTES // 2**20} MiB; expected a small text file")
+        raise PlannerError(f"{what} {name}: larger than {MAX_BYTES // 2**20} MiB; expected a small text file")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PlannerError(f"{what} {path}: cannot read (not UTF-8 text: {exc.reason} at byte {exc.start})") \
+        raise PlannerError(f"{what} {name}: cannot read (not UTF-8 text: {exc.reason} at byte {exc.start})") \
             from None
 
 

@@ -398,9 +398,9 @@ def simulate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
                  rate: float | None = typer.Option(None, "--rate", help="Poisson arrival rate, requests/s."),
                  concurrency: int | None = typer.Option(None, "--concurrency", help="Closed-loop clients."),
                  requests: int = typer.Option(2000, "--requests", min=1, max=1_000_000, help="Requests to simulate."),
-                 prefill_instances: int = typer.Option(0, "--prefill-instances", min=0,
+                 prefill_instances: int = typer.Option(0, "--prefill-instances", min=0, max=4096,
                                                        help="Disaggregated: prefill instances (0 = colocated)."),
-                 decode_instances: int = typer.Option(1, "--decode-instances", min=1,
+                 decode_instances: int = typer.Option(1, "--decode-instances", min=1, max=4096,
                                                       help="Disaggregated: decode instances."),
                  seed: int = typer.Option(0, "--seed", min=0), as_json: bool = _JSON,
                  quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress spinner.")) -> None:
