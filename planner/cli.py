@@ -72,6 +72,13 @@ def check_output(path: Path | None, flag: str, suffixes: tuple[str, ...]) -> Non
         fail(f"{flag}: folder {parent} does not exist")
 
 
+def refuse_inputs(path: Path | None, flag: str, *inputs: Path | str | None) -> None:
+    """Fail before any work when an output path is one of the command's inputs (or a --hardware-path file)."""
+    from planner.outputs import refuse_overwrite
+
+    refuse_overwrite(path, *inputs, flag=flag, extra_inputs=_STATE["hardware_paths"])
+
+
 def fail(message: str, code: int = 2) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -529,6 +536,8 @@ def plan_cmd(scenario: Path | None = typer.Argument(None, help="Scenario YAML/TO
     sc = replace(sc)  # re-validate after overrides
     check_output(csv, "--csv", (".csv",))
     check_output(xlsx, "--xlsx", (".xlsx",))
+    for path_, flag_ in ((csv, "--csv"), (xlsx, "--xlsx"), (plot, "--plot"), (plot_slo, "--plot-slo")):
+        refuse_inputs(path_, flag_, scenario)
     from planner.optimise.plan import prepare
     from planner.report import plots as plots_mod
 
@@ -587,14 +596,15 @@ def sheet_cmd(src: Path = typer.Argument(..., help="Sheet of scenarios (XLSX or 
     from planner.sheet import plan_sheet
 
     check_output(output, "--output", (".xlsx", ".csv"))
+    refuse_inputs(output, "--output", src)
     if not quiet and sys.stderr.isatty():
         from rich.progress import Progress
 
         with Progress(transient=True, console=err) as prog:
             task = prog.add_task("planning rows", total=None)
-            df = plan_sheet(src, output, progress=lambda: prog.advance(task))
+            df = plan_sheet(src, output, progress=lambda: prog.advance(task), hw=_hw())
     else:
-        df = plan_sheet(src, output)
+        df = plan_sheet(src, output, hw=_hw())
     t = Table(title=f"{len(df)} scenarios -> {output}")
     for c in ("name", "status", "cost_per_hour", "total_gpus", "groups"):
         if c in df.columns:
@@ -640,6 +650,7 @@ def validate_cmd(measured: Path = typer.Argument(..., help="Measured CSV (our sc
         if val is not None and not (0 < val <= 1):
             fail(f"{name}: expected a fraction in (0, 1] such as 0.15 for 15% (got {val})")
     check_output(junit, "--junit", (".xml",))
+    refuse_inputs(junit, "--junit", measured, profile)
     df = _read_any_measured(measured)
     prof = load_profile(profile) if profile else None
     if not quiet and not as_json and sys.stderr.isatty():
@@ -699,6 +710,7 @@ def calibrate_cmd(measured: Path = typer.Argument(..., help="Measured CSV (our s
     from planner.calibrate import calibrate
 
     check_output(output, "--output", (".yaml", ".yml"))
+    refuse_inputs(output, "--output", measured, engine)
     df = _read_any_measured(measured)
     if not quiet and sys.stderr.isatty():
         with err.status(f"fitting {engine} factors to {len(df)} rows (robust least squares)"):
