@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from planner._yaml import load_toml, load_yaml
-from planner.errors import InputError, PlannerError
+from planner.errors import InputError, PlannerError, shorten
 from planner.workload import SLO, Workload, parse_length, read_trace
 
 # Caps on counts a scenario may ask for: each is far above a useful value, and each keeps one plan to
@@ -144,7 +144,7 @@ def _check_keys(raw: dict, allowed: set[str], where: str, prefix: str = "") -> N
         if key not in allowed:
             hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
             did = f" (did you mean {prefix}{hint[0]}?)" if hint else f"; known: {', '.join(sorted(allowed))}"
-            raise PlannerError(f"{where}: unknown key {prefix}{key}{did}")
+            raise PlannerError(f"{where}: unknown key {prefix}{shorten(key)}{did}")
 
 
 def _num(raw: dict, key: str, where: str, default: Any = None, *, integer: bool = False) -> Any:
