@@ -27,6 +27,8 @@ def read_text(path: Path, what: str) -> str:
         raise PlannerError(f"{what} {name}: is a folder, expected a file") from None
     except OSError as exc:
         raise PlannerError(f"{what} {name}: cannot read ({exc.__class__.__name__}: {exc.strerror or exc})") from None
+    except ValueError:  # a NUL byte in the path
+        raise PlannerError(f"{what} {name}: not a valid file name") from None
     if len(data) > MAX_BYTES:
         raise PlannerError(f"{what} {name}: larger than {MAX_BYTES // 2**20} MiB; expected a small text file")
     try:

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, shorten
 from planner.report.fmt import gib, seconds, si
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -96,7 +96,7 @@ def guarded(fn: F) -> F:
         except PlannerError as exc:
             fail(str(exc))
         except (OSError, ValueError) as exc:
-            fail(f"{exc.__class__.__name__}: {' '.join(str(exc).split())}")
+            fail(f"{exc.__class__.__name__}: {shorten(' '.join(str(exc).split()), 300)}")
         except KeyboardInterrupt:
             fail("interrupted", 130)
         except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
