@@ -37,6 +37,7 @@ def calibrate(df: pd.DataFrame, engine: str = "vllm", output: Path | None = None
     """Fit per accelerator family; returns a report per family; writes ``output`` when given."""
     hw = hw or default_hardware()
     base = load_profile(engine)
+    engine = base.engine.strip().lower()  # a profile YAML path fits the rows of the engine the profile is for
     df = df.copy()
     df["engine"] = df["engine"].fillna(engine).astype(str).str.strip().str.lower()
     df = df[df["engine"] == engine]

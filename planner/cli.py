@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from planner.errors import InfeasibleError, PlannerError
+from planner.errors import InfeasibleError, PlannerError, shorten
 from planner.report import tables
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,6 +71,13 @@ def check_output(path: Path | None, flag: str, suffixes: tuple[str, ...]) -> Non
         fail(f"{flag}: folder {parent} does not exist")
 
 
+def refuse_inputs(path: Path | None, flag: str, *inputs: Path | str | None) -> None:
+    """Fail before any work when an output path is one of the command's inputs (or a --hardware-path file)."""
+    from planner.outputs import refuse_overwrite
+
+    refuse_overwrite(path, *inputs, flag=flag, extra_inputs=_STATE["hardware_paths"])
+
+
 def fail(message: str, code: int = 2) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -90,7 +97,7 @@ def guarded(fn: F) -> F:
         except PlannerError as exc:
             fail(str(exc))
         except (OSError, ValueError) as exc:
-            fail(f"{exc.__class__.__name__}: {' '.join(str(exc).split())}")
+            fail(f"{exc.__class__.__name__}: {shorten(' '.join(str(exc).split()), 300)}")
         except KeyboardInterrupt:
             fail("interrupted", 130)
         except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
@@ -304,9 +311,9 @@ def simulate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
                  rate: float | None = typer.Option(None, "--rate", help="Poisson arrival rate, requests/s."),
                  concurrency: int | None = typer.Option(None, "--concurrency", help="Closed-loop clients."),
                  requests: int = typer.Option(2000, "--requests", min=1, max=1_000_000, help="Requests to simulate."),
-                 prefill_instances: int = typer.Option(0, "--prefill-instances", min=0,
+                 prefill_instances: int = typer.Option(0, "--prefill-instances", min=0, max=4096,
                                                        help="Disaggregated: prefill instances (0 = colocated)."),
-                 decode_instances: int = typer.Option(1, "--decode-instances", min=1,
+                 decode_instances: int = typer.Option(1, "--decode-instances", min=1, max=4096,
                                                       help="Disaggregated: decode instances."),
                  seed: int = typer.Option(0, "--seed", min=0), as_json: bool = _JSON,
                  quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress spinner.")) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from planner.cli import _JSON, _TPOT, _TTFT, _hw, app, check_output, err, fail, guarded, out, print_json
+from planner.cli import _JSON, _TPOT, _TTFT, _hw, app, check_output, err, fail, guarded, out, print_json, refuse_inputs
 from planner.report import tables
 
 _SCENARIO = typer.Argument(None, help="Scenario YAML/TOML (flags below override it).")
@@ -67,6 +67,8 @@ def plan_cmd(scenario: Path | None = _SCENARIO,
                    budget_per_hour=budget, objective=objective, disaggregation=disaggregation)
     check_output(csv, "--csv", (".csv",))
     check_output(xlsx, "--xlsx", (".xlsx",))
+    for path_, flag_ in ((csv, "--csv"), (xlsx, "--xlsx"), (plot, "--plot"), (plot_slo, "--plot-slo")):
+        refuse_inputs(path_, flag_, scenario)
     from planner.report import plots
 
     for p in (plot, plot_slo):  # fail on a bad plot path before minutes of work
@@ -127,14 +129,15 @@ def sheet_cmd(src: Path = typer.Argument(..., help="Sheet of scenarios (XLSX or 
     from planner.sheet import plan_sheet
 
     check_output(output, "--output", (".xlsx", ".csv"))
+    refuse_inputs(output, "--output", src)
     if not quiet and not as_json and sys.stderr.isatty():
         from rich.progress import Progress
 
         with Progress(transient=True, console=err) as prog:
             task = prog.add_task("planning rows", total=None)
-            df = plan_sheet(src, output, progress=lambda: prog.advance(task))
+            df = plan_sheet(src, output, progress=lambda: prog.advance(task), hw=_hw())
     else:
-        df = plan_sheet(src, output)
+        df = plan_sheet(src, output, hw=_hw())
     if as_json:
         print_json(df.to_dict("records"))
         return
@@ -158,6 +161,7 @@ def validate_cmd(measured: Path = typer.Argument(..., help="Measured CSV (our sc
         if val is not None and not (0 < val <= 1):
             fail(f"{name}: expected a fraction in (0, 1] such as 0.15 for 15% (got {val})")
     check_output(junit, "--junit", (".xml",))
+    refuse_inputs(junit, "--junit", measured, profile)
     df = read_measured_any(measured)
     prof = load_profile(profile) if profile else None
     if not quiet and not as_json and sys.stderr.isatty():
@@ -199,6 +203,7 @@ def calibrate_cmd(measured: Path = typer.Argument(..., help="Measured CSV (our s
     from planner.validate import read_measured_any
 
     check_output(output, "--output", (".yaml", ".yml"))
+    refuse_inputs(output, "--output", measured, engine)
     df = read_measured_any(measured)
     if not quiet and not as_json and sys.stderr.isatty():
         with err.status(f"fitting {engine} factors to {len(df)} rows (robust least squares)"):

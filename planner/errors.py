@@ -7,12 +7,34 @@ exits with code 2 (bad input) without a traceback. Library callers can catch
 
 from __future__ import annotations
 
+MAX_ECHO = 80  # characters of a user's value echoed back in a message
+MAX_MESSAGE = 2000  # a whole message longer than this is cut in the middle
+
+
+def shorten(text: object, limit: int = MAX_ECHO) -> str:
+    """``text`` as a string of at most ``limit`` characters: the start, an ellipsis and the character count."""
+    s = str(text)
+    if len(s) <= limit:
+        return s
+    return f"{s[:limit]}... ({len(s):,} characters)"
+
+
+def echo(value: object, limit: int = MAX_ECHO) -> str:
+    """``repr(value)`` shortened for a message, so a 1 MB name is not printed whole."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}... ({len(value):,} characters)"
+    return shorten(repr(value), limit)
+
 
 class PlannerError(ValueError):
-    """Base class: a one-line, user-facing message."""
+    """Base class: a one-line, user-facing message (whitespace folded, at most MAX_MESSAGE characters)."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(" ".join(str(message).split()))
+        text = " ".join(str(message).split())
+        if len(text) > MAX_MESSAGE:
+            half = MAX_MESSAGE // 2
+            text = f"{text[:half]} ... {text[-half:]}"
+        super().__init__(text)
 
 
 class InputError(PlannerError):
@@ -20,7 +42,7 @@ class InputError(PlannerError):
 
     def __init__(self, field: str, expected: str, got: object = None, *, where: str | None = None) -> None:
         loc = f"{where}: " if where else ""
-        got_txt = "" if got is None else f" (got {got!r})"
+        got_txt = "" if got is None else f" (got {echo(got)})"
         super().__init__(f"{loc}{field}: expected {expected}{got_txt}")
         self.field = field
 

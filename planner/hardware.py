@@ -17,7 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from planner._yaml import integer, load_yaml, number, text
+from planner._yaml import bounded, integer, load_yaml, text
 from planner.errors import InputError, PlannerError
 from planner.names import build_index, fold, resolve
 from planner.paths import data_dir
@@ -29,6 +29,19 @@ FAMILIES = (
 )
 VENDORS = ("NVIDIA", "AMD", "Huawei", "Intel", "Other")
 _FIGURES = ("memory_gib", "mem_bw_tb_per_s", "peak_tflops_dense", "scaleup", "scaleout_bw_gb_per_s", "tdp_w")
+# Physical ranges every figure must lie in (the units of the YAML file): wide enough for any
+# accelerator on a roadmap, narrow enough that a typo (1e308, a negative, GB for TB) fails on load.
+RANGES: dict[str, tuple[float, float, str]] = {
+    "memory_gib": (1, 16384, "GiB"),
+    "mem_bw_tb_per_s": (0.01, 1000, "TB/s"),
+    "peak_tflops_dense": (0.1, 1e6, "dense TFLOP/s"),
+    "scaleup.bw_gb_per_s": (0.1, 1e5, "GB/s per direction"),
+    "scaleup.domain_size": (1, 100_000, "accelerators"),
+    "scaleout_bw_gb_per_s": (0.1, 1e5, "GB/s"),
+    "tdp_w": (1, 100_000, "W"),
+    "price.usd_per_gpu_hour": (0.001, 10_000, "$/GPU-hour"),
+}
+MAX_ALIASES = 64
 _KEYS = {
     "id", "name", "vendor", "family", "aliases", "price", "sources", "notes", *_FIGURES,
 }
@@ -127,8 +140,9 @@ def parse_accelerator(raw: Any, where: str) -> Accelerator:
     if family not in FAMILIES:
         raise InputError("family", f"one of {', '.join(FAMILIES)}", family, where=where)
     aliases = raw.get("aliases") or []
-    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
-        raise InputError("aliases", "a list of strings", aliases, where=where)
+    if not isinstance(aliases, list) or len(aliases) > MAX_ALIASES:
+        raise InputError("aliases", f"a list of at most {MAX_ALIASES} names", aliases, where=where)
+    aliases = [text(a, "aliases", where) for a in aliases]
 
     peaks_raw = raw["peak_tflops_dense"]
     if not isinstance(peaks_raw, dict) or not peaks_raw:
@@ -138,7 +152,7 @@ def parse_accelerator(raw: Any, where: str) -> Accelerator:
     for dtype, val in peaks_raw.items():
         if dtype not in DTYPES:
             raise InputError(f"peak_tflops_dense.{dtype}", f"a dtype among {', '.join(DTYPES)}", where=where)
-        peaks[dtype] = number(val, f"peak_tflops_dense.{dtype}", where) * 1e12
+        peaks[dtype] = _figure(val, "peak_tflops_dense", where, f"peak_tflops_dense.{dtype}") * 1e12
     if "bf16" not in peaks and "fp16" not in peaks:
         raise InputError("peak_tflops_dense", "at least a bf16 or fp16 figure", where=where)
 
@@ -152,6 +166,7 @@ def parse_accelerator(raw: Any, where: str) -> Accelerator:
     price = raw["price"]
     if not isinstance(price, dict) or "usd_per_gpu_hour" not in price:
         raise InputError("price", "a mapping with usd_per_gpu_hour, date, source", price, where=where)
+    domain = RANGES["scaleup.domain_size"]
 
     sources = raw["sources"]
     if not isinstance(sources, dict):
@@ -167,22 +182,41 @@ def parse_accelerator(raw: Any, where: str) -> Accelerator:
         name=text(raw["name"], "name", where),
         vendor=vendor,
         family=family,
-        memory_bytes=number(raw["memory_gib"], "memory_gib", where) * GIB,
-        mem_bw_bytes_per_s=number(raw["mem_bw_tb_per_s"], "mem_bw_tb_per_s", where) * 1e12,
+        memory_bytes=_figure(raw["memory_gib"], "memory_gib", where) * GIB,
+        mem_bw_bytes_per_s=_figure(raw["mem_bw_tb_per_s"], "mem_bw_tb_per_s", where) * 1e12,
         peak_flops=MappingProxyType(peaks),
         scaleup_link=text(up["link"], "scaleup.link", where),
-        scaleup_bw_bytes_per_s=number(up["bw_gb_per_s"], "scaleup.bw_gb_per_s", where) * 1e9,
-        scaleup_domain=integer(up["domain_size"], "scaleup.domain_size", where),
-        scaleout_bw_bytes_per_s=number(raw["scaleout_bw_gb_per_s"], "scaleout_bw_gb_per_s", where) * 1e9,
-        tdp_w=number(raw["tdp_w"], "tdp_w", where),
-        price_per_hour=number(price["usd_per_gpu_hour"], "price.usd_per_gpu_hour", where),
-        price_date=str(price.get("date", "")),
-        price_source=price["source"].strip(),
+        scaleup_bw_bytes_per_s=_figure(up["bw_gb_per_s"], "scaleup.bw_gb_per_s", where) * 1e9,
+        scaleup_domain=integer(up["domain_size"], "scaleup.domain_size", where, maximum=int(domain[1])),
+        scaleout_bw_bytes_per_s=_figure(raw["scaleout_bw_gb_per_s"], "scaleout_bw_gb_per_s", where) * 1e9,
+        tdp_w=_figure(raw["tdp_w"], "tdp_w", where),
+        price_per_hour=_figure(price["usd_per_gpu_hour"], "price.usd_per_gpu_hour", where),
+        price_date=_short(price.get("date", ""), "price.date", where),
+        price_source=text(price["source"], "price.source", where, max_len=4000),
         aliases=tuple(aliases),
-        sources=MappingProxyType({k: str(v) for k, v in sources.items()}),
-        notes=str(raw.get("notes") or "").strip(),
+        sources=MappingProxyType({str(k): _short(v, f"sources.{k}", where, 4000) for k, v in sources.items()}),
+        notes=_short(raw.get("notes") or "", "notes", where, 4000),
         path=where,
     )
+
+
+def _figure(value: Any, key: str, where: str, field: str | None = None) -> float:
+    """A figure checked against its physical range in RANGES (``field`` names it in the message)."""
+    lo, hi, unit = RANGES[key]
+    return bounded(value, field or key, where, lo, hi, unit)
+
+
+def _short(value: Any, field: str, where: str, max_len: int = 256) -> str:
+    """An optional text field: a string (or a plain number/date) of at most ``max_len`` characters."""
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        if value is None or value == "":
+            return ""
+        if not hasattr(value, "isoformat"):
+            raise InputError(field, "a short text", value, where=where)
+    out = str(value).strip()
+    if len(out) > max_len:
+        raise InputError(field, f"a text of at most {max_len} characters", value, where=where)
+    return out
 
 
 def load_accelerator_file(path: Path) -> Accelerator:

@@ -36,6 +36,19 @@ _UNTIED_DEFAULT = {"llama", "mistral", "mixtral", "gptj", "qwen2", "qwen3", "qwe
                    "deepseek_v3", "deepseek_v2", "gpt_oss", "gpt_neox"}
 
 
+# Upper bounds of config.json figures: far above any published model, low enough that a typo
+# (1e12 layers, a hidden size of 2**62) fails on load instead of deep inside the arithmetic.
+MAX_HIDDEN = 2**20
+MAX_LAYERS = 10_000
+MAX_HEADS = 65_536
+MAX_HEAD_DIM = 16_384
+MAX_VOCAB = 2**27
+MAX_WIDTH = 2**24  # FFN / expert intermediate sizes
+MAX_EXPERTS = 100_000
+MAX_RANK = 65_536  # MLA ranks and head dims
+MAX_CONTEXT = 2**32  # tokens (positions, sliding window)
+
+
 @dataclass(frozen=True)
 class ModelArch:
     """Architecture figures of one decoder-only transformer (counts, not bytes)."""
@@ -232,6 +245,11 @@ def _first(cfg: Mapping[str, Any], *keys: str, default: Any = None) -> Any:
     return default
 
 
+def _present(cfg: Mapping[str, Any], keys: tuple[str, ...]) -> str:
+    """The first of ``keys`` that ``cfg`` sets (the name an error message should use)."""
+    return next((k for k in keys if cfg.get(k) is not None), keys[0])
+
+
 def parse_config(cfg: Any, where: str) -> ModelArch:
     """Build a ``ModelArch`` from a parsed HF config.json (plus our optional ``_planner`` block)."""
     if not isinstance(cfg, dict):
@@ -239,28 +257,34 @@ def parse_config(cfg: Any, where: str) -> ModelArch:
     if "text_config" in cfg and isinstance(cfg["text_config"], dict) and "hidden_size" not in cfg:
         cfg = {**cfg["text_config"], "_planner": cfg.get("_planner", {})}
     meta = cfg.get("_planner") or {}
+    if not isinstance(meta, dict):
+        raise InputError("_planner", "a mapping with id, name, aliases, source", meta, where=where)
     model_type = str(cfg.get("model_type", ""))
 
-    def need(field_name: str, *keys: str) -> int:
+    def need(maximum: int, *keys: str) -> int:
+        """A required integer in 1..maximum, under the first of ``keys`` present."""
         val = _first(cfg, *keys)
         if val is None:
             raise InputError(keys[0], "an integer (required field is missing)", where=where)
-        return integer(val, keys[0], where)
+        return integer(val, _present(cfg, keys), where, maximum=maximum)
 
-    hidden = need("hidden", "hidden_size", "n_embd", "d_model")
-    n_layers = need("layers", "num_hidden_layers", "n_layer", "num_layers")
-    n_heads = need("heads", "num_attention_heads", "n_head")
-    vocab = need("vocab", "vocab_size")
+    hidden = need(MAX_HIDDEN, "hidden_size", "n_embd", "d_model")
+    n_layers = need(MAX_LAYERS, "num_hidden_layers", "n_layer", "num_layers")
+    n_heads = need(MAX_HEADS, "num_attention_heads", "n_head")
+    vocab = need(MAX_VOCAB, "vocab_size")
     if cfg.get("multi_query") and not cfg.get("new_decoder_architecture"):
         n_kv = 1
     else:
         n_kv = integer(_first(cfg, "num_key_value_heads", "num_kv_heads", "n_head_kv", default=n_heads),
-                       "num_key_value_heads", where)
+                       "num_key_value_heads", where, maximum=n_heads)
     if n_heads % n_kv:
         raise InputError("num_key_value_heads", f"a divisor of num_attention_heads={n_heads}", n_kv, where=where)
-    head_dim = integer(_first(cfg, "head_dim", default=hidden // n_heads), "head_dim", where)
+    if _first(cfg, "head_dim") is None and n_heads > hidden:
+        raise InputError("num_attention_heads", f"at most hidden_size={hidden} (or give head_dim)", n_heads,
+                         where=where)
+    head_dim = integer(_first(cfg, "head_dim", default=hidden // n_heads), "head_dim", where, maximum=MAX_HEAD_DIM)
     intermediate = integer(_first(cfg, "intermediate_size", "ffn_dim", "n_inner", "ffn_hidden_size",
-                                  default=4 * hidden), "intermediate_size", where)
+                                  default=4 * hidden), "intermediate_size", where, maximum=MAX_WIDTH)
     gated = model_type not in _PLAIN_MLP
     tied_raw = cfg.get("tie_word_embeddings", model_type not in _UNTIED_DEFAULT)
     if not isinstance(tied_raw, bool):
@@ -268,16 +292,18 @@ def parse_config(cfg: Any, where: str) -> ModelArch:
     tied = tied_raw
     learned_pos = 0
     if model_type == "opt":  # OPT offsets positions by 2
-        learned_pos = integer(cfg.get("max_position_embeddings", 2048), "max_position_embeddings", where) + 2
-    def opt(*keys: str, default: int = 0, minimum: int = 0) -> int:
-        """An optional integer field: absent or null gives ``default``; anything else must be an integer."""
+        learned_pos = integer(cfg.get("max_position_embeddings", 2048), "max_position_embeddings", where,
+                              maximum=MAX_CONTEXT) + 2
+
+    def opt(*keys: str, default: int = 0, minimum: int = 0, maximum: int = MAX_WIDTH) -> int:
+        """An optional integer field in minimum..maximum: absent or null gives ``default``."""
         val = _first(cfg, *keys)
-        return default if val is None else integer(val, keys[0], where, minimum=minimum)
+        return default if val is None else integer(val, _present(cfg, keys), where, minimum=minimum, maximum=maximum)
 
-    max_ctx = opt("max_position_embeddings", "n_positions", "seq_length")
+    max_ctx = opt("max_position_embeddings", "n_positions", "seq_length", maximum=MAX_CONTEXT)
 
-    n_experts = opt("n_routed_experts", "num_local_experts", "num_experts")
-    top_k = opt("num_experts_per_tok", "experts_per_token", "moe_top_k")
+    n_experts = opt("n_routed_experts", "num_local_experts", "num_experts", maximum=MAX_EXPERTS)
+    top_k = opt("num_experts_per_tok", "experts_per_token", "moe_top_k", maximum=MAX_EXPERTS)
     moe_inter = 0
     n_shared = 0
     shared_inter = 0
@@ -286,13 +312,13 @@ def parse_config(cfg: Any, where: str) -> ModelArch:
         if top_k < 1 or top_k > n_experts:
             raise InputError("num_experts_per_tok", f"an integer in 1..{n_experts}", top_k, where=where)
         moe_inter = opt("moe_intermediate_size", default=intermediate, minimum=1)
-        n_shared = opt("n_shared_experts")
+        n_shared = opt("n_shared_experts", maximum=MAX_EXPERTS)
         shared_inter = opt("shared_expert_intermediate_size")
         if shared_inter and not n_shared:
             n_shared = 1
-        n_dense = opt("first_k_dense_replace")
+        n_dense = opt("first_k_dense_replace", maximum=MAX_LAYERS)
         mlp_only = cfg.get("mlp_only_layers") or []
-        step = opt("decoder_sparse_step", "moe_layer_freq", default=1, minimum=1)
+        step = opt("decoder_sparse_step", "moe_layer_freq", default=1, minimum=1, maximum=MAX_LAYERS)
         if isinstance(mlp_only, list) and mlp_only:
             n_dense += len(mlp_only)
         elif step > 1:
@@ -301,10 +327,10 @@ def parse_config(cfg: Any, where: str) -> ModelArch:
             raise InputError("first_k_dense_replace", f"fewer dense layers than the model's {n_layers} layers",
                              n_dense, where=where)
 
-    kv_lora = opt("kv_lora_rank")
+    kv_lora = opt("kv_lora_rank", maximum=MAX_RANK)
     sliding = 0
     n_sliding = 0
-    window = opt("sliding_window")
+    window = opt("sliding_window", maximum=MAX_CONTEXT)
     if window and cfg.get("use_sliding_window", True) is not False:
         layer_types = cfg.get("layer_types")
         if isinstance(layer_types, list) and layer_types:
@@ -316,6 +342,11 @@ def parse_config(cfg: Any, where: str) -> ModelArch:
         sliding = window if n_sliding else 0
 
     aliases = meta.get("aliases") or []
+    if not isinstance(aliases, list) or len(aliases) > 64 or not all(isinstance(a, str) and a for a in aliases):
+        raise InputError("_planner.aliases", "a list of at most 64 names", aliases, where=where)
+    for key in ("id", "name", "hf_repo", "source"):
+        if meta.get(key) is not None and (not isinstance(meta[key], str) or len(meta[key]) > 512):
+            raise InputError(f"_planner.{key}", "a string of at most 512 characters", meta[key], where=where)
     hf_repo = str(meta.get("hf_repo") or cfg.get("_name_or_path") or "")
     ident = str(meta.get("id") or Path(where).stem)
     return ModelArch(
@@ -338,19 +369,38 @@ def parse_config(cfg: Any, where: str) -> ModelArch:
         moe_intermediate=moe_inter,
         shared_intermediate=shared_inter,
         n_dense_layers=n_dense,
-        q_lora_rank=opt("q_lora_rank") if kv_lora else 0,
+        q_lora_rank=opt("q_lora_rank", maximum=MAX_RANK) if kv_lora else 0,
         kv_lora_rank=kv_lora,
-        qk_rope_head_dim=opt("qk_rope_head_dim") if kv_lora else 0,
-        qk_nope_head_dim=opt("qk_nope_head_dim") if kv_lora else 0,
-        v_head_dim=opt("v_head_dim") if kv_lora else 0,
+        qk_rope_head_dim=opt("qk_rope_head_dim", maximum=MAX_RANK) if kv_lora else 0,
+        qk_nope_head_dim=opt("qk_nope_head_dim", maximum=MAX_RANK) if kv_lora else 0,
+        v_head_dim=opt("v_head_dim", maximum=MAX_RANK) if kv_lora else 0,
         sliding_window=sliding,
         n_sliding_layers=n_sliding,
         aliases=tuple(str(a) for a in aliases) + ((hf_repo,) if hf_repo else ()),
         source=str(meta.get("source") or where),
         hf_repo=hf_repo,
-        published_params=dict(meta.get("published_params") or {}),
+        published_params=_published(meta.get("published_params"), where),
         path=where,
     )
+
+
+def _published(raw: Any, where: str) -> dict[str, Any]:
+    """The optional ``_planner.published_params`` mapping."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InputError("_planner.published_params", "a mapping of published parameter counts", raw, where=where)
+    return dict(raw)
+
+
+def _is_path(name: str, p: Path) -> bool:
+    """True when ``name`` names a config.json file or a folder holding one (not a database name)."""
+    if name.endswith(".json"):
+        return True
+    try:
+        return p.is_file() or p.is_dir()
+    except (OSError, ValueError):  # a name too long for the file system, or with a NUL byte
+        return False
 
 
 def load_model_file(path: str | Path) -> ModelArch:
@@ -375,7 +425,7 @@ class ModelDB:
         if not isinstance(name, str) or not name.strip():
             raise InputError("model", "a model name or a path to a config.json", name)
         p = Path(name)
-        if name.endswith(".json") or p.is_file() or p.is_dir():
+        if _is_path(name, p):
             if p.is_dir():
                 p = p / "config.json"
             return load_model_file(p)

@@ -12,11 +12,12 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
-from planner.errors import PlannerError, UnknownNameError
+from planner.errors import PlannerError, UnknownNameError, echo
 
 T = TypeVar("T")
 
 _SEP = re.compile(r"[\s_\-]+")
+MAX_NAME = 256  # characters; no id, alias or Hugging Face repo id is longer
 
 
 def fold(name: str) -> str:
@@ -32,7 +33,7 @@ def build_index(entries: Iterable[tuple[str, Iterable[str], T]], kind: str) -> d
         for name in (ident, *aliases):
             key = fold(name)
             if key in owner and owner[key] != ident:
-                raise PlannerError(f"{kind} name {name!r} is claimed by both {owner[key]} and {ident}")
+                raise PlannerError(f"{kind} name {echo(name)} is claimed by both {owner[key]} and {ident}")
             index[key] = value
             owner[key] = ident
     return index
@@ -40,6 +41,10 @@ def build_index(entries: Iterable[tuple[str, Iterable[str], T]], kind: str) -> d
 
 def resolve(name: str, index: Mapping[str, T], kind: str, ids: Iterable[str]) -> T:
     """Look ``name`` up in ``index``; raise UnknownNameError listing close matches."""
+    if not isinstance(name, str) or not name.strip():
+        raise UnknownNameError(f"{kind}: expected a {kind} name (got {echo(name)})")
+    if len(name) > MAX_NAME:
+        raise UnknownNameError(f"unknown {kind} {echo(name)}: expected a name of at most {MAX_NAME} characters")
     key = fold(name)
     if key in index:
         return index[key]
@@ -56,4 +61,4 @@ def resolve(name: str, index: Mapping[str, T], kind: str, ids: Iterable[str]) ->
         if label not in suggestions:
             suggestions.append(label)
     hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else f"; known: {', '.join(choices)}"
-    raise UnknownNameError(f"unknown {kind} {name!r}{hint}")
+    raise UnknownNameError(f"unknown {kind} {echo(name)}{hint}")

@@ -40,11 +40,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from planner._yaml import load_yaml, read_text
-from planner.errors import InputError, PlannerError
+from planner._yaml import load_toml, load_yaml
+from planner.errors import InputError, PlannerError, shorten
 from planner.profile import EngineSettings
 from planner.workload import SLO, Workload, parse_length, read_trace
 
+# Caps on counts a scenario may ask for: each is far above a useful value, and each keeps one plan to
+# seconds and megabytes (10000x4 buckets took minutes and GB; a million spares bought two million GPUs).
+MAX_BUCKETS_PER_AXIS = 64
+MAX_BUCKETS = 1024
+MAX_SPARE_INSTANCES = 64
+MAX_PARALLEL = 1024  # a TP or PP degree
+MAX_PARALLEL_OPTIONS = 16
+MAX_GPUS_AVAILABLE = 1_000_000  # per accelerator type
+MAX_ACCELERATORS = 256  # names in one scenario
+MAX_TIME_LIMIT_S = 86_400.0
+MAX_PRICE = 10_000.0  # $/GPU-hour
 OBJECTIVES = ("cost", "gpus", "power")
 DISAGG = ("auto", "off", "only")
 _TOP_KEYS = {"model", "precision", "kv_dtype", "engine", "workload", "buckets", "slo", "accelerators", "prices",
@@ -93,13 +104,13 @@ class Scenario:
             raise InputError("target_utilisation", "a fraction in (0, 1]", self.target_utilisation)
         if self.budget_per_hour is not None and not (self.budget_per_hour > 0 and math.isfinite(self.budget_per_hour)):
             raise InputError("budget_per_hour", "a positive number of dollars per hour", self.budget_per_hour)
-        if self.spare_instances < 0:
-            raise InputError("redundancy.spare_instances", "an integer >= 0", self.spare_instances)
-        for name, opts in (("parallelism.tp", self.tp_options), ("parallelism.pp", self.pp_options)):
-            if not opts or any(isinstance(o, bool) or not isinstance(o, int) or o < 1 for o in opts):
-                raise InputError(name, "a list of integers >= 1", list(opts))
-        if not (self.time_limit_s > 0):
-            raise InputError("solver.time_limit_s", "a positive number of seconds", self.time_limit_s)
+        if not 0 <= self.spare_instances <= MAX_SPARE_INSTANCES:
+            raise InputError("redundancy.spare_instances", f"an integer in 0..{MAX_SPARE_INSTANCES}",
+                             self.spare_instances)
+        self._check_counts()
+        if not (0 < self.time_limit_s <= MAX_TIME_LIMIT_S):
+            raise InputError("solver.time_limit_s", f"a positive number of seconds, at most {MAX_TIME_LIMIT_S:g}",
+                             self.time_limit_s)
         if self.queue_pool is not None and (isinstance(self.queue_pool, bool) or not isinstance(self.queue_pool, int)
                                             or not 1 <= self.queue_pool <= 256):
             raise InputError("queueing.pool", "a whole number of instances in 1..256", self.queue_pool)
@@ -107,6 +118,28 @@ class Scenario:
             raise InputError("solver.gap", "a relative optimality gap in [0, 0.5), e.g. 0.002", self.gap_rel)
         if self.slo.ttft_s is None and self.slo.tpot_s is None:
             raise InputError("slo", "at least one of ttft_s or tpot_s")
+
+    def _check_counts(self) -> None:
+        """Bucket grid, parallelism options, accelerator list and availability within their caps."""
+        for name, n in (("buckets.isl", self.n_isl), ("buckets.osl", self.n_osl)):
+            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_BUCKETS_PER_AXIS:
+                raise InputError(name, f"a whole number of buckets in 1..{MAX_BUCKETS_PER_AXIS}", n)
+        if self.n_isl * self.n_osl > MAX_BUCKETS:
+            raise InputError("buckets", f"at most {MAX_BUCKETS} buckets in all (isl x osl)",
+                             f"{self.n_isl} x {self.n_osl} = {self.n_isl * self.n_osl}")
+        for name, opts in (("parallelism.tp", self.tp_options), ("parallelism.pp", self.pp_options)):
+            if not opts or len(opts) > MAX_PARALLEL_OPTIONS or any(
+                    isinstance(o, bool) or not isinstance(o, int) or not 1 <= o <= MAX_PARALLEL for o in opts):
+                raise InputError(name, f"a list of at most {MAX_PARALLEL_OPTIONS} integers in 1..{MAX_PARALLEL}",
+                                 list(opts))
+        if self.accelerators is not None and len(self.accelerators) > MAX_ACCELERATORS:
+            raise InputError("accelerators", f"at most {MAX_ACCELERATORS} names", len(self.accelerators))
+        for key, gpus in self.availability.items():
+            if not 0 <= gpus <= MAX_GPUS_AVAILABLE:
+                raise InputError(f"availability.{key}", f"a whole number of GPUs in 0..{MAX_GPUS_AVAILABLE:,}", gpus)
+        for key, price in self.prices.items():
+            if not 0 < price <= MAX_PRICE:
+                raise InputError(f"prices.{key}", f"a $/GPU-hour in (0, {MAX_PRICE:g}]", price)
 
     def with_rate(self, rate_rps: float) -> Scenario:
         return replace(self, workload=replace(self.workload, rate_rps=rate_rps))
@@ -120,7 +153,7 @@ def _check_keys(raw: dict, allowed: set[str], where: str, prefix: str = "") -> N
         if key not in allowed:
             hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
             did = f" (did you mean {prefix}{hint[0]}?)" if hint else f"; known: {', '.join(sorted(allowed))}"
-            raise PlannerError(f"{where}: unknown key {prefix}{key}{did}")
+            raise PlannerError(f"{where}: unknown key {prefix}{shorten(key)}{did}")
 
 
 def _num(raw: dict, key: str, where: str, default: Any = None, *, integer: bool = False) -> Any:
@@ -217,6 +250,8 @@ def parse_scenario(raw: Any, where: str = "scenario", base: Path | None = None) 
     for k, v in avail.items():
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise InputError(f"availability.{k}", "a whole number of GPUs >= 0", v, where=where)
+    if isinstance(raw.get("disaggregation"), bool):  # YAML 1.1 habit: off/false means "off", on/true "auto"
+        raw = {**raw, "disaggregation": "auto" if raw["disaggregation"] else "off"}
     for key in ("precision", "kv_dtype", "engine", "objective", "disaggregation"):
         if key in raw and raw[key] is not None and not isinstance(raw[key], str):
             raise InputError(key, "a string", raw[key], where=where)
@@ -260,17 +295,7 @@ def _flag(raw: dict, key: str, where: str) -> bool:
 def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario from YAML (``.yaml``/``.yml``) or TOML (``.toml``)."""
     p = Path(path)
-    if p.suffix.lower() == ".toml":
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
-            raise PlannerError(f"scenario {p}: TOML scenarios need Python 3.11+; use YAML") from None
-        try:
-            raw = tomllib.loads(read_text(p, "scenario"))
-        except tomllib.TOMLDecodeError as exc:
-            raise PlannerError(f"scenario {p}: malformed TOML ({exc})") from None
-    else:
-        raw = load_yaml(p, "scenario")
+    raw = load_toml(p, "scenario") if p.suffix.lower() == ".toml" else load_yaml(p, "scenario")
     if raw is None:
         raise PlannerError(f"scenario {p}: empty file, expected model, workload and slo")
     return parse_scenario(raw, str(p), p.parent)

@@ -57,10 +57,10 @@ def _token_array(x: object, field: str) -> np.ndarray:
     a = np.asarray(x, dtype=float)
     if a.ndim != 1 or a.size == 0:
         raise InputError(field, "a non-empty 1-D array of token counts", f"shape {a.shape}")
-    bad = ~np.isfinite(a) | (a < 1) | (a != np.round(a))
+    bad = ~np.isfinite(a) | (a < 1) | (a != np.round(a)) | (a > _MAX_SAMPLE_TOKENS)
     if bad.any():
         i = int(np.argmax(bad))
-        raise InputError(field, f"whole numbers of tokens >= 1 (index {i})", float(a[i]))
+        raise InputError(field, f"whole numbers of tokens in 1..{_MAX_SAMPLE_TOKENS:,} (index {i})", float(a[i]))
     out = a.astype(np.int64)
     out.setflags(write=False)
     return out
@@ -325,16 +325,22 @@ def _read_csv(path: str | Path, what: str) -> tuple[pd.DataFrame, dict[str, str]
 
 
 def _columns(df: pd.DataFrame, names: dict[str, str], keys: tuple[str, ...], where: str, *,
-             whole: bool, minimum: float | None) -> list[np.ndarray]:
-    """Parse text columns to floats; the first bad value (by row, then column) raises naming its line."""
+             whole: bool, minimum: float | None, maximum: float | None = None) -> list[np.ndarray]:
+    """Parse text columns to floats; the first bad value (by row, then column) raises naming its line.
+    Whole-number columns (token counts) are capped at _MAX_SAMPLE_TOKENS unless ``maximum`` says otherwise."""
+    if maximum is None and whole:
+        maximum = _MAX_SAMPLE_TOKENS
     vals = np.column_stack([pd.to_numeric(df[k].str.strip(), errors="coerce").to_numpy(float) for k in keys])
     bad = ~np.isfinite(vals) | (vals < (-math.inf if minimum is None else minimum))
+    if maximum is not None:
+        bad |= vals > maximum
     if whole:
         bad |= vals != np.round(vals)
     if bad.any():
         r, c = np.argwhere(bad)[0]
         expected = "a whole number" if whole else "a number"
         expected += "" if minimum is None else f" >= {minimum:g}"
+        expected += "" if maximum is None else f" and <= {maximum:,.0f}"
         got, line = df[keys[c]].iloc[r].strip(), df.index[r] + 2
         raise InputError(names[keys[c]], expected, got, where=f"{where} line {line}")
     return [vals[:, j] for j in range(len(keys))]
@@ -362,6 +368,12 @@ class Trace:
 
     rate_rps = (n - 1) / (t_last - t_first); interarrival_cv = std(diff(t)) / mean(diff(t)) (population
     std; 1 for a Poisson process). Both are None when the timestamps cannot define them.
+
+    Whole-second timestamps with many ties (BurstGPT logs seconds) make the raw gaps 0 or whole seconds,
+    which reads Poisson traffic as CV ~2. When every timestamp is integral and at least
+    WHOLE_SECOND_TIES of the gaps are 0, interarrival_cv spreads each second's requests uniformly within
+    it first (seeded): for a Poisson process, arrivals within a second given their count are uniform,
+    so this recovers its CV of 1; raw_interarrival_cv keeps the unspread figure.
     """
 
     input_tokens: np.ndarray
@@ -395,11 +407,46 @@ class Trace:
         return (t.size - 1) / float(t[-1] - t[0])
 
     @property
+    def whole_second_timestamps(self) -> bool:
+        """True when the timestamps look rounded to whole seconds (all integral, many ties)."""
+        return self.timestamps_s is not None and _whole_seconds(self.timestamps_s)
+
+    @property
     def interarrival_cv(self) -> float | None:
-        if self.timestamps_s is None or self.timestamps_s.size < 3:
+        """CV of the gaps; for whole-second timestamps, of the gaps once each second is spread out."""
+        if self.timestamps_s is None:
             return None
-        gaps = np.diff(self.timestamps_s)
-        return float(gaps.std() / gaps.mean()) if gaps.mean() > 0 else None
+        t = _spread_seconds(self.timestamps_s) if self.whole_second_timestamps else self.timestamps_s
+        return _gap_cv(t)
+
+    @property
+    def raw_interarrival_cv(self) -> float | None:
+        """CV of the gaps between the timestamps as written."""
+        return None if self.timestamps_s is None else _gap_cv(self.timestamps_s)
+
+
+WHOLE_SECOND_TIES = 0.05  # share of zero gaps that marks integer-second timestamps
+
+
+def _gap_cv(t: np.ndarray) -> float | None:
+    """Population CV of the gaps of sorted times ``t`` (None with fewer than 3 times or no spread)."""
+    if t.size < 3:
+        return None
+    gaps = np.diff(t)
+    return float(gaps.std() / gaps.mean()) if gaps.mean() > 0 else None
+
+
+def _whole_seconds(t: np.ndarray) -> bool:
+    """All times integral and at least WHOLE_SECOND_TIES of the gaps zero (many requests per logged second)."""
+    if t.size < 3 or not np.all(t == np.round(t)):
+        return False
+    return float(np.mean(np.diff(t) == 0)) >= WHOLE_SECOND_TIES
+
+
+def _spread_seconds(t: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Each time moved to a seeded uniform point within its second, sorted again."""
+    rng = np.random.default_rng(seed)
+    return np.sort(t + rng.random(t.size))
 
 
 TRACE_FORMATS = {
@@ -452,6 +499,11 @@ def read_trace(path: str | Path, *, drop_failed: bool = True) -> Trace:
             order = np.argsort(t, kind="stable")
             isl, osl, t = isl[order], osl[order], t[order]
             notes.append("rows sorted by timestamp")
+    if t is not None and _whole_seconds(t):
+        ties = float(np.mean(np.diff(t) == 0))
+        notes.append(f"timestamps are whole seconds ({ties:.0%} of gaps are 0): arrival cv "
+                     f"{_gap_cv(_spread_seconds(t)):.2f} estimated with each second's requests spread uniformly "
+                     f"within it (as written: {_gap_cv(t):.2f})")
     return Trace(isl, osl, t, source=f"{fmt}:{Path(path).name}", notes=tuple(notes))
 
 
@@ -518,6 +570,7 @@ class Workload:
     output_len: LengthDist
     arrival_cv: float = 1.0
     pairs: np.ndarray | None = None
+    notes: tuple[str, ...] = ()  # what was assumed reading the source (e.g. a trace's timestamp correction)
 
     def __post_init__(self) -> None:
         cv = _number(self.arrival_cv, "arrival_cv")
@@ -551,7 +604,8 @@ class Workload:
         cv = arrival_cv if arrival_cv is not None else (trace.interarrival_cv or 1.0)
         isl, osl = trace.input_tokens, trace.output_tokens
         pairs = np.column_stack([isl, osl])
-        return cls(rate, Empirical.from_samples(isl), Empirical.from_samples(osl), cv, pairs)
+        notes = trace.notes if arrival_cv is None else tuple(n for n in trace.notes if "arrival cv" not in n)
+        return cls(rate, Empirical.from_samples(isl), Empirical.from_samples(osl), cv, pairs, tuple(notes))
 
     def sample_requests(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(isl, osl) for n requests: resampled pairs when present, else independent draws."""

@@ -69,7 +69,7 @@ def test_user_file_adds_and_overrides(tmp_path):
     [
         (lambda d: d.pop("mem_bw_tb_per_s"), "mem_bw_tb_per_s: expected a value"),
         (lambda d: d.update(memory_gib="eighty"), "memory_gib: expected a number"),
-        (lambda d: d.update(tdp_w=-5), "tdp_w: expected a number > 0"),
+        (lambda d: d.update(tdp_w=-5), r"tdp_w: expected a number in \[1, 100000\] W"),
         (lambda d: d["peak_tflops_dense"].update(fp7=3), "peak_tflops_dense.fp7"),
         (lambda d: d["sources"].pop("tdp_w"), "sources.tdp_w"),
         (lambda d: d.update(memry_gib=3), "did you mean memory_gib"),

@@ -86,6 +86,25 @@ def _need(df: pd.DataFrame, path: str | Path, cols: tuple[str, ...]) -> None:
         raise PlannerError(f"measured file {path}: missing column(s) {', '.join(missing)} for this format")
 
 
+MAX_FIGURE = 1e12  # no count, length, rate or latency in a measured file is larger
+
+
+def _numeric(df: pd.DataFrame, path: str | Path, cols: tuple[str, ...], *, required: tuple[str, ...] = ()) -> None:
+    """Turn ``cols`` into numbers in place; the first text, negative or absurd cell fails naming its line and
+    column. Blank cells stay NaN, except in ``required`` columns, where they fail too."""
+    for col in cols:
+        raw = df[col]
+        vals = pd.to_numeric(raw, errors="coerce")
+        blank = raw.isna() | (raw.astype(str).str.strip() == "")
+        bad = (~blank & ~(vals.between(0, MAX_FIGURE))) | (blank & (col in required))
+        if bad.any():
+            i = int(np.argmax(bad.to_numpy()))
+            got = "a blank cell" if blank.iloc[i] else repr(str(raw.iloc[i])[:40])
+            raise PlannerError(f"measured file {path} line {df.index[i] + 2}: {col}: expected a number in "
+                               f"[0, {MAX_FIGURE:g}] (got {got})")
+        df[col] = vals
+
+
 def _precision(val: object, default: str = "bf16") -> str:
     v = str(val).strip().lower() if isinstance(val, str) else ""
     return {"fp8": "fp8", "fp4": "fp4", "nvfp4": "fp4", "int4": "int4", "bf16": "bf16", "bfloat16": "bf16",
@@ -106,6 +125,9 @@ def from_aiconfigurator_silicon(path: str | Path) -> pd.DataFrame:
                     "pp_size", "attention_dp_size", "moe_tp_size", "moe_ep_size", "silicon_ttft_ms",
                     "silicon_tpot_ms", "id"))
     s = s[s["mode"] == "agg"].copy()
+    _numeric(s, path, ("isl", "osl", "batch_size", "tp_size", "pp_size", "attention_dp_size", "moe_tp_size",
+                       "moe_ep_size", "silicon_ttft_ms", "silicon_tpot_ms"),
+             required=("isl", "osl", "batch_size", "tp_size"))
     dp = s["attention_dp_size"].fillna(1).clip(lower=1)
     # attention DP rows run attention with tp_size 1 on each of dp GPUs and the MoE over all of them:
     # one instance of dp GPUs with data-parallel attention
@@ -145,8 +167,9 @@ def from_mlperf(path: str | Path, scenarios: tuple[str, ...] = ("Offline",)) -> 
     pools) are left out: a row is one instance type."""
     m = pd.read_csv(path)
     _need(m, path, ("scenario", "model_norm", "accelerator", "accel_count", "tokens_per_s_per_accel", "weight_dtype",
-                    "software", "version", "submitter", "system"))
-    m = m[m["scenario"].isin(scenarios) & (m["result_valid"].fillna("VALID") == "VALID")]
+                    "software", "version", "submitter", "system", "result_valid"))
+    m = m[m["scenario"].isin(scenarios) & (m["result_valid"].fillna("VALID") == "VALID")].copy()
+    _numeric(m, path, ("accel_count", "tokens_per_s_per_accel"))
     ds = _datasets()
     rows = []
     for r in m.to_dict("records"):

@@ -123,7 +123,7 @@ def cost_vs_slo_plot(points: list[tuple[float, float | None]], path: Path, title
 
 
 def latency_plot(rows: list[dict], path: Path, title: str, percentile_keys: tuple[str, ...]) -> None:
-    """``rows``: dicts with rate_rps, ttft_s{...}, tpot_s{...} from ``InstanceModel.latency``."""
+    """``rows``: dicts with rate_rps, ttft_s{...}, tpot_s{...} from ``Instance.latency`` (planner.serving.roles)."""
     path = _check_path(path)
     plt = _figure()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5))
