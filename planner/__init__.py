@@ -4,23 +4,37 @@ Public API (plain values in, frozen objects with ``to_dict`` out)::
 
     from planner import plan, estimate, load_scenario, get_model, get_accelerator, memory, roofline
     from planner import validate_frame      # the module planner.validate stays importable
+
+The names load on first use (PEP 562), so ``import planner`` and the command line start fast.
 """
 
 from __future__ import annotations
 
-from planner.api import deployment, memory, roofline
-from planner.capacity import CapacityTable
-from planner.hardware import get_accelerator, load_hardware
-from planner.models import get_model, load_models
-from planner.plan_result import Plan
-from planner.planning import plan
-from planner.scenario import Scenario, load_scenario, parse_scenario
-from planner.serving.estimate import Estimate, estimate
-from planner.validate import validate_frame
-from planner.workload import SLO, Workload
+from importlib import import_module
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["SLO", "CapacityTable", "Estimate", "Plan", "Scenario", "Workload", "deployment", "estimate",
-           "get_accelerator", "get_model", "load_hardware", "load_models", "load_scenario", "memory",
-           "parse_scenario", "plan", "roofline", "validate_frame"]
+_EXPORTS = {
+    "deployment": "planner.api", "memory": "planner.api", "roofline": "planner.api",
+    "CapacityTable": "planner.capacity", "get_accelerator": "planner.hardware", "load_hardware": "planner.hardware",
+    "get_model": "planner.models", "load_models": "planner.models", "Plan": "planner.plan_result",
+    "plan": "planner.planning", "Scenario": "planner.scenario", "load_scenario": "planner.scenario",
+    "parse_scenario": "planner.scenario", "Estimate": "planner.serving.estimate",
+    "estimate": "planner.serving.estimate", "validate_frame": "planner.validate", "SLO": "planner.workload",
+    "Workload": "planner.workload",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'planner' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

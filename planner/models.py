@@ -23,30 +23,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from planner import model_limits as lim
 from planner._yaml import integer, load_json
 from planner.errors import InputError, PlannerError
 from planner.names import build_index, resolve
 from planner.paths import data_dir
-
-# model_type values whose FFN is a plain two-matrix MLP (no gate).
-_PLAIN_MLP = {"opt", "gptj", "gpt2", "gpt_neox", "falcon", "RefinedWeb", "RefinedWebModel", "bloom", "gpt_bigcode"}
-# HF's PretrainedConfig defaults tie_word_embeddings to True; these config classes (or their
-# checkpoints) do not tie when the key is absent.
-_UNTIED_DEFAULT = {"llama", "mistral", "mixtral", "gptj", "qwen2", "qwen3", "qwen3_moe", "qwen2_moe",
-                   "deepseek_v3", "deepseek_v2", "gpt_oss", "gpt_neox"}
-
-
-# Upper bounds of config.json figures: far above any published model, low enough that a typo
-# (1e12 layers, a hidden size of 2**62) fails on load instead of deep inside the arithmetic.
-MAX_HIDDEN = 2**20
-MAX_LAYERS = 10_000
-MAX_HEADS = 65_536
-MAX_HEAD_DIM = 16_384
-MAX_VOCAB = 2**27
-MAX_WIDTH = 2**24  # FFN / expert intermediate sizes
-MAX_EXPERTS = 100_000
-MAX_RANK = 65_536  # MLA ranks and head dims
-MAX_CONTEXT = 2**32  # tokens (positions, sliding window)
 
 
 @dataclass(frozen=True)
@@ -268,10 +249,10 @@ def parse_config(cfg: Any, where: str) -> ModelArch:
             raise InputError(keys[0], "an integer (required field is missing)", where=where)
         return integer(val, _present(cfg, keys), where, maximum=maximum)
 
-    hidden = need(MAX_HIDDEN, "hidden_size", "n_embd", "d_model")
-    n_layers = need(MAX_LAYERS, "num_hidden_layers", "n_layer", "num_layers")
-    n_heads = need(MAX_HEADS, "num_attention_heads", "n_head")
-    vocab = need(MAX_VOCAB, "vocab_size")
+    hidden = need(lim.MAX_HIDDEN, "hidden_size", "n_embd", "d_model")
+    n_layers = need(lim.MAX_LAYERS, "num_hidden_layers", "n_layer", "num_layers")
+    n_heads = need(lim.MAX_HEADS, "num_attention_heads", "n_head")
+    vocab = need(lim.MAX_VOCAB, "vocab_size")
     if cfg.get("multi_query") and not cfg.get("new_decoder_architecture"):
         n_kv = 1
     else:
@@ -282,28 +263,28 @@ def parse_config(cfg: Any, where: str) -> ModelArch:
     if _first(cfg, "head_dim") is None and n_heads > hidden:
         raise InputError("num_attention_heads", f"at most hidden_size={hidden} (or give head_dim)", n_heads,
                          where=where)
-    head_dim = integer(_first(cfg, "head_dim", default=hidden // n_heads), "head_dim", where, maximum=MAX_HEAD_DIM)
+    head_dim = integer(_first(cfg, "head_dim", default=hidden // n_heads), "head_dim", where, maximum=lim.MAX_HEAD_DIM)
     intermediate = integer(_first(cfg, "intermediate_size", "ffn_dim", "n_inner", "ffn_hidden_size",
-                                  default=4 * hidden), "intermediate_size", where, maximum=MAX_WIDTH)
-    gated = model_type not in _PLAIN_MLP
-    tied_raw = cfg.get("tie_word_embeddings", model_type not in _UNTIED_DEFAULT)
+                                  default=4 * hidden), "intermediate_size", where, maximum=lim.MAX_WIDTH)
+    gated = model_type not in lim._PLAIN_MLP
+    tied_raw = cfg.get("tie_word_embeddings", model_type not in lim._UNTIED_DEFAULT)
     if not isinstance(tied_raw, bool):
         raise InputError("tie_word_embeddings", "true or false", tied_raw, where=where)
     tied = tied_raw
     learned_pos = 0
     if model_type == "opt":  # OPT offsets positions by 2
         learned_pos = integer(cfg.get("max_position_embeddings", 2048), "max_position_embeddings", where,
-                              maximum=MAX_CONTEXT) + 2
+                              maximum=lim.MAX_CONTEXT) + 2
 
-    def opt(*keys: str, default: int = 0, minimum: int = 0, maximum: int = MAX_WIDTH) -> int:
+    def opt(*keys: str, default: int = 0, minimum: int = 0, maximum: int = lim.MAX_WIDTH) -> int:
         """An optional integer field in minimum..maximum: absent or null gives ``default``."""
         val = _first(cfg, *keys)
         return default if val is None else integer(val, _present(cfg, keys), where, minimum=minimum, maximum=maximum)
 
-    max_ctx = opt("max_position_embeddings", "n_positions", "seq_length", maximum=MAX_CONTEXT)
+    max_ctx = opt("max_position_embeddings", "n_positions", "seq_length", maximum=lim.MAX_CONTEXT)
 
-    n_experts = opt("n_routed_experts", "num_local_experts", "num_experts", maximum=MAX_EXPERTS)
-    top_k = opt("num_experts_per_tok", "experts_per_token", "moe_top_k", maximum=MAX_EXPERTS)
+    n_experts = opt("n_routed_experts", "num_local_experts", "num_experts", maximum=lim.MAX_EXPERTS)
+    top_k = opt("num_experts_per_tok", "experts_per_token", "moe_top_k", maximum=lim.MAX_EXPERTS)
     moe_inter = 0
     n_shared = 0
     shared_inter = 0
@@ -312,13 +293,13 @@ def parse_config(cfg: Any, where: str) -> ModelArch:
         if top_k < 1 or top_k > n_experts:
             raise InputError("num_experts_per_tok", f"an integer in 1..{n_experts}", top_k, where=where)
         moe_inter = opt("moe_intermediate_size", default=intermediate, minimum=1)
-        n_shared = opt("n_shared_experts", maximum=MAX_EXPERTS)
+        n_shared = opt("n_shared_experts", maximum=lim.MAX_EXPERTS)
         shared_inter = opt("shared_expert_intermediate_size")
         if shared_inter and not n_shared:
             n_shared = 1
-        n_dense = opt("first_k_dense_replace", maximum=MAX_LAYERS)
+        n_dense = opt("first_k_dense_replace", maximum=lim.MAX_LAYERS)
         mlp_only = cfg.get("mlp_only_layers") or []
-        step = opt("decoder_sparse_step", "moe_layer_freq", default=1, minimum=1, maximum=MAX_LAYERS)
+        step = opt("decoder_sparse_step", "moe_layer_freq", default=1, minimum=1, maximum=lim.MAX_LAYERS)
         if isinstance(mlp_only, list) and mlp_only:
             n_dense += len(mlp_only)
         elif step > 1:
@@ -327,10 +308,10 @@ def parse_config(cfg: Any, where: str) -> ModelArch:
             raise InputError("first_k_dense_replace", f"fewer dense layers than the model's {n_layers} layers",
                              n_dense, where=where)
 
-    kv_lora = opt("kv_lora_rank", maximum=MAX_RANK)
+    kv_lora = opt("kv_lora_rank", maximum=lim.MAX_RANK)
     sliding = 0
     n_sliding = 0
-    window = opt("sliding_window", maximum=MAX_CONTEXT)
+    window = opt("sliding_window", maximum=lim.MAX_CONTEXT)
     if window and cfg.get("use_sliding_window", True) is not False:
         layer_types = cfg.get("layer_types")
         if isinstance(layer_types, list) and layer_types:
@@ -369,11 +350,11 @@ def parse_config(cfg: Any, where: str) -> ModelArch:
         moe_intermediate=moe_inter,
         shared_intermediate=shared_inter,
         n_dense_layers=n_dense,
-        q_lora_rank=opt("q_lora_rank", maximum=MAX_RANK) if kv_lora else 0,
+        q_lora_rank=opt("q_lora_rank", maximum=lim.MAX_RANK) if kv_lora else 0,
         kv_lora_rank=kv_lora,
-        qk_rope_head_dim=opt("qk_rope_head_dim", maximum=MAX_RANK) if kv_lora else 0,
-        qk_nope_head_dim=opt("qk_nope_head_dim", maximum=MAX_RANK) if kv_lora else 0,
-        v_head_dim=opt("v_head_dim", maximum=MAX_RANK) if kv_lora else 0,
+        qk_rope_head_dim=opt("qk_rope_head_dim", maximum=lim.MAX_RANK) if kv_lora else 0,
+        qk_nope_head_dim=opt("qk_nope_head_dim", maximum=lim.MAX_RANK) if kv_lora else 0,
+        v_head_dim=opt("v_head_dim", maximum=lim.MAX_RANK) if kv_lora else 0,
         sliding_window=sliding,
         n_sliding_layers=n_sliding,
         aliases=tuple(str(a) for a in aliases) + ((hf_repo,) if hf_repo else ()),

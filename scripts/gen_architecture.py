@@ -19,7 +19,8 @@ BEGIN, END = "<!-- layers:begin (scripts/gen_architecture.py) -->", "<!-- layers
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core values", ("planner.errors", "planner.checks", "planner.files", "planner._yaml", "planner.paths",
                      "planner.names", "planner.dtypes", "planner.parallel", "planner.hardware", "planner.models",
-                     "planner.profile", "planner.workload", "planner.scenario", "planner.capacity")),
+                     "planner.profile", "planner.model_limits", "planner.lengths", "planner.csvread",
+                     "planner.traces", "planner.outputs", "planner.workload", "planner.scenario", "planner.capacity")),
     ("perf (roofline, memory)", ("planner.perf",)),
     ("deployment", ("planner.deployment",)),
     ("serving (fills the capacity table)", ("planner.serving",)),
