@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from planner import model_limits as lim
+import planner.model_limits as lim
 from planner._yaml import integer, load_json
 from planner.errors import InputError, PlannerError
 from planner.names import build_index, resolve
