@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from planner.dtypes import Precision
+from planner.dtypes import Precision, default_kv_dtype
 from planner.hardware import Accelerator, HardwareDB, get_accelerator
 from planner.models import ModelArch, ModelDB, get_model
 from planner.parallel import Parallel, check_parallel
@@ -50,7 +50,7 @@ def deployment(model: str | ModelArch, gpu: str | Accelerator, tp: int = 1, pp: 
         raise PlannerError(f"tp: {tp} exceeds the {acc.scaleup_domain}-GPU scale-up domain of {acc.id}; "
                            f"use tp <= {acc.scaleup_domain} and pipeline parallelism across domains")
     # KV dtype defaults to the 16-bit activation dtype, as vLLM's kv_cache_dtype=auto does.
-    prec = Precision(weights=precision, kv=kv_dtype or ("fp16" if precision == "fp16" else "bf16"),
+    prec = Precision(weights=precision, kv=kv_dtype or default_kv_dtype(getattr(engine, "engine", engine), precision),
                      activations="fp16" if precision == "fp16" else "bf16")
     prec.gemm_dtype(set(acc.peak_flops))
     prof = engine if isinstance(engine, Profile) else load_profile(engine)
@@ -66,7 +66,7 @@ def memory(model: str | ModelArch, gpu: str | Accelerator, tp: int = 1, pp: int 
            min_kv_tokens: int = 2048, dp_attn: bool = False, **db: Any) -> MemoryPlan:
     """Per-GPU memory plan: weights, KV bytes per token, KV capacity, and whether it fits."""
     d = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, dp_attn=dp_attn, **db)
-    return memory_plan(d.model, d.acc, d.par, d.prec, d.eff, min_kv_tokens=min_kv_tokens)
+    return memory_plan(d.model, d.acc, d.par, d.prec, d.eff, min_kv_tokens=min_kv_tokens, engine=d.profile.engine)
 
 
 def roofline(model: str | ModelArch, gpu: str | Accelerator, phase: str = "decode", batch: int = 1,

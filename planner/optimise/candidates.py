@@ -109,7 +109,7 @@ def build_candidates(model: ModelArch, accs: list[Accelerator], prec: Precision,
         fitting: list[Parallel] = []
         best_mem = None
         for par in options:
-            mp = memory_plan(model, acc, par, prec, eff, min_kv_tokens=int(max_isl + max_osl))
+            mp = memory_plan(model, acc, par, prec, eff, min_kv_tokens=int(max_isl + max_osl), engine=profile.engine)
             if best_mem is None or mp.max_kv_tokens > best_mem.max_kv_tokens:
                 best_mem = mp
             if mp.fits:

@@ -96,7 +96,7 @@ class InstanceModel:
     def memory(self) -> MemoryPlan:
         need = self.min_kv_tokens or int(self.size.isl + (self.size.osl if self.role != "prefill" else 1))
         d = self.dep
-        return memory_plan(d.model, d.acc, d.par, d.prec, d.eff, min_kv_tokens=max(need, 1))
+        return memory_plan(d.model, d.acc, d.par, d.prec, d.eff, min_kv_tokens=max(need, 1), engine=d.profile.engine)
 
     @property
     def fits(self) -> bool:

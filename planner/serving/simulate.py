@@ -134,7 +134,7 @@ def _positive(x: object, field: str) -> float:
 
 
 def _kv_capacity(dep: Deployment, role: str) -> int:
-    plan = memory_plan(dep.model, dep.acc, dep.par, dep.prec, dep.eff, min_kv_tokens=BLOCK_TOKENS)
+    plan = memory_plan(dep.model, dep.acc, dep.par, dep.prec, dep.eff, BLOCK_TOKENS, engine=dep.profile.engine)
     if plan.max_kv_tokens < 2 * BLOCK_TOKENS:
         raise InfeasibleError(f"{role}: no room for a KV cache: {plan.reason}")
     return plan.max_kv_tokens
