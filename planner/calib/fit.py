@@ -222,7 +222,7 @@ def map_fit(residuals: Callable[[dict[str, float]], np.ndarray], prior_means: di
         s2 = float(np.sum(psi**2) / max(n - len(inner), 1))
         sv = np.linalg.svd(J, compute_uv=False)
         cond = float(sv[0] / sv[-1]) if sv[-1] > 0 else float("inf")
-        cov = np.linalg.inv(J.T @ J / max(s2, 1e-300) + np.eye(len(inner)))
+        cov = np.linalg.pinv(J.T @ J / max(s2, 1e-12) + np.eye(len(inner)))  # s² floor: a perfect fit
         se_u = {j: float(sd[j] * math.sqrt(cov[k, k])) for k, j in enumerate(inner)}
     vals = values_at(z_opt)
     out = []

@@ -108,7 +108,7 @@ def implied_peak_fraction(op: Op, acc: Accelerator, measured_s: float, span_gpus
         if n <= 1:
             return 0.0
         factor = 2.0 * (n - 1) / n if op.collective == "all_reduce" else 1.0
-        return factor * op.comm_bytes / (link_bw_bytes_per_s(acc, n, span_gpus) * measured_s)
+        return factor * op.comm_bytes / (link_bw_bytes_per_s(acc, n, span_gpus, op.collective) * measured_s)
     frac = op.bytes / (acc.mem_bw_bytes_per_s * measured_s) if op.bytes else 0.0
     if op.flops:
         frac = max(frac, op.flops / (acc.peak_flops_for(op.dtype) * measured_s))
