@@ -35,7 +35,8 @@ def memory(model: str | ModelArch, accelerator: str | Accelerator, tp: int = 1, 
     """Per-GPU memory plan: weights, KV bytes per token, KV capacity, and whether it fits."""
     d = deployment(model, accelerator, tp, pp, ep, precision, kv_dtype, engine, dp_attn=dp_attn, settings=settings,
                    **db)
-    return memory_plan(d.model, d.accelerator, d.parallel, d.precision, d.eff, min_kv_tokens=min_kv_tokens)
+    return memory_plan(d.model, d.accelerator, d.parallel, d.precision, d.eff, min_kv_tokens=min_kv_tokens,
+                       engine=d.engine)
 
 
 def roofline(model: str | ModelArch, accelerator: str | Accelerator, phase: str = "decode", batch: int = 1,

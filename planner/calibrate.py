@@ -34,7 +34,11 @@ def profile_to_yaml(profile: Profile) -> str:
 
 def calibrate(df: pd.DataFrame, engine: str = "vllm", output: Path | None = None, holdout: float = 0.3,
               seed: int = 0, hw: HardwareDB | None = None, max_rows: int = 200) -> list[dict[str, Any]]:
-    """Fit per accelerator family; returns a report per family; writes ``output`` when given."""
+    """Fit per accelerator family; returns a report per family; writes ``output`` when given.
+
+    A family whose training split is empty is fitted on all its rows, and its report says
+    ``holdout_mdape`` None with a ``note`` "no hold-out" rather than scoring the fit on its own rows.
+    """
     hw = hw or default_hardware()
     base = load_profile(engine)
     engine = base.engine.strip().lower()  # a profile YAML path fits the rows of the engine the profile is for
@@ -62,18 +66,24 @@ def calibrate(df: pd.DataFrame, engine: str = "vllm", output: Path | None = None
     df["family"] = [hw.get(str(a)).family for a in df["accelerator"]]
     for fam, grp in df.groupby("family"):
         train = grp[grp["train"]].head(max_rows)
+        test = grp[~grp["train"]]
+        note = ""
         if train.empty:
-            train = grp
+            # too few rows to split: fit on all of them, and say that nothing is held out
+            train, test = grp.head(max_rows), grp.iloc[0:0]
+            note = f"no hold-out: all {len(grp)} rows of {fam} were needed for the fit"
         eff, err = fit_serving(train, base, str(fam), hw)
         for acc_id in fams[str(fam)]:
             prof = prof.with_override(acc_id, eff)
-        test = grp[~grp["train"]]
         hold = None
         if not test.empty:
             v = validate_frame(test, profile=prof, hw=hw)
             hold = float(v.rows["ape"].median()) if not v.rows.empty else None
+        elif not note:
+            note = "no hold-out: the split left no test rows"
         report.append({"family": str(fam), "accelerators": fams[str(fam)], "train_rows": len(train),
-                       "train_mdape": err, "holdout_mdape": hold})
+                       "train_mdape": err, "holdout_mdape": hold, "holdout_rows": len(test),
+                       "note": note})
     if output is not None:
         write_atomic(Path(output), profile_to_yaml(prof).encode())
     return report

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from planner.dtypes import Precision
+from planner.dtypes import Precision, default_kv_dtype
 from planner.errors import PlannerError
 from planner.hardware import Accelerator, HardwareDB, get_accelerator
 from planner.models import ModelArch, ModelDB, get_model
@@ -35,13 +35,13 @@ def check_engine(engine: str, acc: Accelerator) -> None:
         raise PlannerError(f"engine: TensorRT-LLM runs on NVIDIA GPUs only, not on {acc.id}; use vllm or sglang")
 
 
-def precision_for(weights: str, kv_dtype: str | None) -> Precision:
-    """Weights, KV and activation dtypes: the KV cache defaults to the 16-bit activation dtype, as
-    vLLM's ``kv_cache_dtype=auto`` does."""
+def precision_for(weights: str, kv_dtype: str | None, engine: str = "vllm") -> Precision:
+    """Weights, KV and activation dtypes: the KV cache defaults as the engine does for these weights
+    (``dtypes.default_kv_dtype``: 16-bit on vLLM and SGLang, FP8 on TensorRT-LLM with FP8/FP4 weights)."""
     weights = weights.strip().lower()
     act = "fp16" if weights == "fp16" else "bf16"
     kv = kv_dtype.strip().lower() if isinstance(kv_dtype, str) else None
-    return Precision(weights=weights, kv=kv or act, activations=act)
+    return Precision(weights=weights, kv=kv or default_kv_dtype(engine, weights), activations=act)
 
 
 @dataclass(frozen=True)
@@ -93,4 +93,4 @@ def make_deployment(model: str | ModelArch, accelerator: str | Accelerator, tp: 
     prof = engine if isinstance(engine, Profile) else load_profile(engine)
     return Deployment(get_model(model, model_db), get_accelerator(accelerator, hardware_db),
                       Parallel(tp=tp, pp=pp, ep=ep, dp_attn=dp_attn),
-                      precision_for(precision, kv_dtype or settings.kv_dtype), prof, settings)
+                      precision_for(precision, kv_dtype or settings.kv_dtype, prof.engine), prof, settings)

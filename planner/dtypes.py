@@ -91,3 +91,37 @@ class Precision:
         if self.kv == "fp8" and "fp8" in supported:
             return "fp8"
         return self.activations if self.activations in supported else "fp16"
+
+
+# What each engine stores the KV cache in when the user does not say (its "auto"), by weight dtype.
+_FP8_KV_ENGINES = ("trtllm",)
+
+
+def default_kv_dtype(engine: str, weights: str) -> str:
+    """KV-cache dtype an engine uses by default for a checkpoint with ``weights`` weights.
+
+    - **vLLM** ``--kv-cache-dtype auto`` "will use model data type" (engine arguments,
+      https://docs.vllm.ai/en/latest/configuration/engine_args.html): FP8 and 4-bit checkpoints keep a
+      16-bit KV cache unless FP8 KV is asked for (``--kv-cache-dtype fp8``,
+      https://docs.vllm.ai/en/latest/features/quantization/quantized_kvcache/). Since Dec 2025 vLLM
+      also honours a ModelOpt checkpoint's ``kv_cache_quant_algo`` (vllm-project/vllm PR #29980); the
+      common FP8 checkpoints (llm-compressor) carry no KV scales, so 16-bit stays the default here.
+    - **SGLang** "uses the default model precision" for the KV cache unless ``--kv-cache-dtype
+      fp8_e4m3|fp8_e5m2`` is given (https://docs.sglang.io/docs/advanced_features/quantized_kv_cache.md);
+      FP8 checkpoints usually quantise weights only (sgl-project/sgl-cookbook PR #237): 16-bit KV.
+    - **TensorRT-LLM** runs NVIDIA ModelOpt checkpoints with the quantisation "automatically detected
+      from the checkpoint" (https://nvidia.github.io/TensorRT-LLM/features/quantization.html); ModelOpt's
+      FP8 and NVFP4 checkpoints declare ``kv_cache_quant_algo: FP8`` (hf_quant_config.json), so FP8 and FP4
+      weights come with an FP8 KV cache, as the aiconfigurator silicon and MLPerf rows are read
+      (``planner.calib.measured``). NVFP4 KV needs an explicit offline quantisation: not a default.
+
+    16-bit checkpoints keep their own dtype (fp16 stays fp16, everything else bf16); int8/int4
+    weight-only checkpoints (GPTQ/AWQ/SmoothQuant) keep a 16-bit KV cache in every engine.
+    """
+    engine = engine.strip().lower()
+    weights = weights.strip().lower()
+    if weights == "fp16":
+        return "fp16"
+    if weights in ("fp8", "fp4") and engine in _FP8_KV_ENGINES:
+        return "fp8"
+    return "bf16"

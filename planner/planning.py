@@ -94,7 +94,7 @@ def prepare(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=No
     model = get_model(sc.model)
     profile = load_profile(sc.engine)
     accs = accelerators_of(sc, hw)
-    prec: Precision = precision_for(sc.precision, sc.kv_dtype or sc.engine_settings.kv_dtype)
+    prec: Precision = precision_for(sc.precision, sc.kv_dtype or sc.engine_settings.kv_dtype, profile.engine)
     raw = bucketize(sc.workload, sc.n_isl, sc.n_osl, percentile=sc.slo.percentile)
     buckets, notes = _fit_context(raw, model.max_context)
     table = build_table(model, accs, prec, profile, list(buckets), sc.slo, sc.workload.arrival_cv,

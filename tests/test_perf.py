@@ -147,3 +147,25 @@ def test_uneven_pipeline_stage_holds_the_extra_layer():
     one = memory("deepseek-v3", "B200", tp=8, precision="fp8")
     two = memory("deepseek-v3", "B200", tp=8, pp=2, precision="fp8")
     assert two.kv_bytes_per_token_per_gpu == pytest.approx(one.kv_bytes_per_token_per_gpu * 31 / 61)
+
+
+def test_pp_over_two_nodes_keeps_tp_all_reduce_on_nvlink():
+    """TP8 x PP2 on 8-GPU H100 nodes: the TP all-reduce stays on NVLink, only the PP hand-off goes
+    over the network, so one request's step is no shorter than TP8 x PP1 and within 1.3x of it."""
+    from planner.api import roofline
+    from planner.hardware import default_hardware
+    from planner.perf.roofline import link_bw_bytes_per_s
+
+    acc = default_hardware().get("H100-SXM")
+    assert acc.scaleup_domain == 8
+    assert link_bw_bytes_per_s(acc, 8, 16, "all_reduce") == acc.scaleup_bw_bytes_per_s
+    assert link_bw_bytes_per_s(acc, 2, 16, "p2p") == acc.scaleout_bw_bytes_per_s
+    assert link_bw_bytes_per_s(acc, 2, 8, "p2p") == acc.scaleup_bw_bytes_per_s
+    for phase, batch, context in (("decode", 1, 1024), ("decode", 1, 8192), ("prefill", 1, 4096)):
+        one = roofline("llama-3.1-70b", "H100-SXM", phase=phase, batch=batch, context=context, tp=8, pp=1)
+        two = roofline("llama-3.1-70b", "H100-SXM", phase=phase, batch=batch, context=context, tp=8, pp=2)
+        assert one.step_s <= two.step_s <= 1.3 * one.step_s, (phase, one.step_s, two.step_s)
+        ar = {s.pp: next(t for t in s.ops if t.op.name == "tp_all_reduce") for s in (one, two)}
+        # same per-layer all-reduce time: the layers split over two stages, the link does not change
+        per_layer = {pp: t.comm_s / t.op.launches for pp, t in ar.items()}
+        assert per_layer[2] == pytest.approx(per_layer[1], rel=1e-9)

@@ -2,9 +2,12 @@
 kernel-level efficiencies per accelerator family.
 
 Rows are normalised to one frame: ``acc`` (our id), ``kind`` (gemm | ctx_attention |
-gen_attention | all_reduce), the kernel's arguments, ``measured_s`` and ``source``.
-``fit_kernel_efficiency`` minimises the robust (soft-L1) loss of log(predicted/measured)
-with scipy's ``least_squares`` over the kernel-level factors of ``Efficiency``.
+gen_attention | all_reduce), the kernel's arguments, ``measured_s``, ``source`` and
+``peak_fraction``, the largest share of a datasheet peak (FLOP/s, HBM or link bandwidth) the
+measured time implies (``planner.perf.kernels.implied_peak_fraction``). Rows above 1 are
+impossible as read and are rejected from the fit and the scores (``plausible`` False; counted).
+``fit_kernel_factors`` is the regularised (MAP) fit of ``planner.calib.fit`` over the
+kernel-level factors of ``Efficiency``, one accelerator family at a time.
 """
 
 from __future__ import annotations
@@ -15,28 +18,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from planner.calib.fit import MapFit, map_fit
 from planner.errors import PlannerError
 from planner.hardware import HardwareDB, default_hardware
 from planner.perf.kernels import (
     GEMM_MODES,
+    all_reduce_op,
     all_reduce_s,
+    context_attention_op,
     context_attention_s,
+    gemm_op,
     gemm_s,
+    generation_attention_op,
     generation_attention_s,
+    implied_peak_fraction,
 )
 from planner.profile import Efficiency
 
 KERNEL_FACTORS = ("gemm_eff_max", "gemm_m_half", "attn_eff_max", "attn_m_half", "fp8_eff_scale",
                   "fp4_eff_scale", "mem_eff_max",
                   "mem_bytes_half", "launch_s", "comm_eff", "comm_latency_s")
-_BOUNDS = {
-    "gemm_eff_max": (0.2, 1.0), "gemm_m_half": (0.0, 4096.0), "attn_eff_max": (0.1, 1.0),
-    "attn_m_half": (0.0, 8192.0), "fp8_eff_scale": (0.3, 1.0), "fp4_eff_scale": (0.2, 1.0),
-    "mem_eff_max": (0.3, 0.95), "mem_bytes_half": (0.0, 1e9),
-    "launch_s": (0.0, 1e-4), "comm_eff": (0.1, 1.0), "comm_latency_s": (0.0, 2e-4),
-}
-_SCALE = {"gemm_m_half": 100.0, "attn_m_half": 1000.0, "mem_bytes_half": 1e6, "launch_s": 1e-6,
-          "comm_latency_s": 1e-6}
+MAX_PEAK_FRACTION = 1.0  # a measured kernel cannot beat the datasheet peak
 
 
 def load_kernel_rows(calib_dir: str | Path, db: HardwareDB | None = None) -> pd.DataFrame:
@@ -79,7 +81,28 @@ def load_kernel_rows(calib_dir: str | Path, db: HardwareDB | None = None) -> pd.
     df["acc"] = df.apply(acc_id, axis=1)
     df = df[df["acc"].notna() & (df["measured_s"] > 0)].reset_index(drop=True)
     df["family"] = [db.get(a).family for a in df["acc"]]
+    df["peak_fraction"] = [implied_peak_fraction(row_op(r, db), db.get(r["acc"]), r["measured_s"],
+                                                 int(r["gpus"]) if r["kind"] == "all_reduce" else 1)
+                           for r in df.to_dict("records")]
+    df["plausible"] = df["peak_fraction"] <= MAX_PEAK_FRACTION
     return df
+
+
+def row_op(row: dict, db: HardwareDB):
+    """The ``Op`` a kernel row measures."""
+    acc = db.get(row["acc"])
+    kind = row["kind"]
+    if kind == "gemm":
+        return gemm_op(acc, int(row["m"]), int(row["n"]), int(row["k"]), row["mode"])
+    if kind == "ctx_attention":
+        return context_attention_op(acc, int(row["batch"]), int(row["len"]), int(row["heads"]),
+                                    int(row["kv_heads"]), int(row["head_dim"]), row["mode"])
+    if kind == "gen_attention":
+        return generation_attention_op(acc, int(row["batch"]), int(row["len"]), int(row["heads"]),
+                                       int(row["kv_heads"]), int(row["head_dim"]), row["mode"])
+    if kind == "all_reduce":
+        return all_reduce_op(int(row["gpus"]), float(row["bytes"]))
+    raise PlannerError(f"unknown kernel kind {kind!r}")
 
 
 def predict_row(row: dict, eff: Efficiency, db: HardwareDB) -> float:
@@ -109,28 +132,30 @@ def ape(pred: np.ndarray, meas: np.ndarray) -> np.ndarray:
     return np.abs(pred - meas) / meas
 
 
-def fit_kernel_efficiency(df: pd.DataFrame, base: Efficiency, db: HardwareDB | None = None) -> Efficiency:
-    """Fit the kernel factors of ``base`` to the rows of ``df`` (one family)."""
-    from scipy.optimize import least_squares
-
+def fit_kernel_factors(df: pd.DataFrame, base: Efficiency, db: HardwareDB | None = None,
+                       factors: tuple[str, ...] = KERNEL_FACTORS) -> tuple[Efficiency, MapFit]:
+    """MAP fit of ``factors`` (priors: ``base``'s values and ``planner.calib.fit.PRIORS``) to the
+    plausible rows of ``df`` (one family); factors no row reacts to are held at the prior."""
     db = db or default_hardware()
+    if "plausible" in df:
+        df = df[df["plausible"]]
     records = df.to_dict("records")
     meas = df["measured_s"].to_numpy()
-    x0 = np.array([getattr(base, k) / _SCALE.get(k, 1.0) for k in KERNEL_FACTORS])
-    lo = np.array([_BOUNDS[k][0] / _SCALE.get(k, 1.0) for k in KERNEL_FACTORS])
-    hi = np.array([_BOUNDS[k][1] / _SCALE.get(k, 1.0) for k in KERNEL_FACTORS])
-    x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
 
-    def make(x: np.ndarray) -> Efficiency:
-        return replace(base, **{k: float(v) * _SCALE.get(k, 1.0) for k, v in zip(KERNEL_FACTORS, x)})
+    def make(vals: dict[str, float]) -> Efficiency:
+        return replace(base, **vals)
 
-    def resid(x: np.ndarray) -> np.ndarray:
-        eff = make(x)
-        pred = np.array([predict_row(r, eff, db) for r in records])
-        return np.log(pred / meas)
+    def resid(vals: dict[str, float]) -> np.ndarray:
+        eff = make(vals)
+        return np.log(np.array([predict_row(r, eff, db) for r in records]) / meas)
 
-    res = least_squares(resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.1, x_scale="jac", max_nfev=400)
-    return make(res.x)
+    fit = map_fit(resid, {k: float(getattr(base, k)) for k in factors}, f_scale=0.1, step=1e-3, max_nfev=200)
+    return make(fit.values), fit
+
+
+def fit_kernel_efficiency(df: pd.DataFrame, base: Efficiency, db: HardwareDB | None = None) -> Efficiency:
+    """The fitted ``Efficiency`` of ``fit_kernel_factors``."""
+    return fit_kernel_factors(df, base, db)[0]
 
 
 def with_split(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -140,11 +165,11 @@ def with_split(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 
 def holdout_errors(calib_dir: str | Path, engine: str = "trtllm", seed: int = 0) -> pd.DataFrame:
-    """Hold-out kernel rows with the shipped ``engine`` profile's predictions scored (``ape`` column)."""
+    """Plausible hold-out kernel rows with the shipped ``engine`` profile's predictions scored (``ape`` column)."""
     from planner.profile import load_profile
 
     df = with_split(load_kernel_rows(calib_dir), seed)
-    test = df[~df["train"]].copy()
+    test = df[~df["train"] & df["plausible"]].copy()
     prof = load_profile(engine)
     db = default_hardware()
     effs = {a: prof.for_accelerator(a, db.get(a).family) for a in test["acc"].unique()}

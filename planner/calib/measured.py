@@ -183,8 +183,13 @@ def from_mlperf(path: str | Path, scenarios: tuple[str, ...] = ("Offline",)) -> 
         nvidia = "nvidia" in str(r.get("accelerator", "")).lower()
         engine = "trtllm" if ("tensorrt" in software or (nvidia and "vllm" not in software)) else "vllm"
         prec = _precision(r.get("weight_dtype"), "fp8")
+        # accel_count is per node: a "2x8xH100" system has accel_count 8 and nodes 2, and its
+        # tokens_per_s_per_accel is the system result over accel_count (41,672 = 5,209.1 x 8), so the
+        # system throughput is per_accel x accel_count and the system has accel_count x nodes accelerators.
+        nodes = _num(r.get("nodes")) or 1.0
         rows.append({
-            "model": r["model_norm"], "accelerator": r["accelerator"], "count": r["accel_count"], "tp": np.nan,
+            "model": r["model_norm"], "accelerator": r["accelerator"], "count": float(r["accel_count"]) * nodes,
+            "tp": np.nan,
             "pp": 1, "ep": 1, "precision": prec, "kv_dtype": "fp8" if prec in ("fp8", "fp4") else "bf16",
             "engine": engine, "isl": d["mean_input_tokens"], "osl": d["mean_output_tokens"], "concurrency": np.nan,
             "rate_rps": np.nan, "output_tokens_per_s": float(r["tokens_per_s_per_accel"]) * float(r["accel_count"]),

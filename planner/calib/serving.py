@@ -3,10 +3,13 @@
 Only the factors the rows can identify are fitted (``identifiable``); the others keep the
 profile's values, and every factor stays within physical bounds.
 
-Kernel-level factors come from kernel tables (``planner.calib.kernels``); what a serving
-engine adds on top (per-kernel cost inside a step, per-step host overhead, per-request TTFT
-overhead, closed-loop burstiness, and a bandwidth scale) is fitted here per (engine,
-accelerator family) with scipy's robust ``least_squares`` (soft-L1 on log(predicted/measured)).
+Two levels: kernel-level factors come from kernel tables (``planner.calib.kernels``), physical and
+shared by every engine; what a serving engine adds on top (per-kernel cost inside a step, per-step
+host overhead, per-request TTFT overhead, closed-loop burstiness) is fitted here per (engine,
+accelerator family) with the regularised (MAP) fit of ``planner.calib.fit`` (soft-L1 on
+ln(predicted/measured), priors at the profile's values, physical bounds, standard errors).
+Families without kernel tables (AMD, for instance) also get their bandwidth and compute
+efficiencies from these rows (``identifiable(rows, kernel_factors_known=False)``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from planner.calib.fit import PRIORS, MapFit, Prior, map_fit
 from planner.calib.measured import METRICS
 from planner.errors import PlannerError
 from planner.hardware import HardwareDB, default_hardware
@@ -30,21 +34,27 @@ SERVING_FACTORS = ("kernel_overhead_s", "step_overhead_s", "ttft_overhead_s", "c
 # Ceilings: no kernel streams HBM at more than ~95% of its datasheet rate (H100 copy kernels reach
 # ~90%), and per-step / per-request overheads beyond a few ms / a quarter second are not engine costs
 # but a sign the fit is absorbing something else.
-_BOUNDS = {"kernel_overhead_s": (1e-6, 2e-5), "step_overhead_s": (2e-4, 5e-3), "ttft_overhead_s": (2e-3, 0.25),
-           "closed_loop_burst": (0.0, 1.0), "mem_eff_max": (0.4, 0.95), "gemm_eff_max": (0.3, 1.0)}
-_SCALE = {"kernel_overhead_s": 1e-6, "step_overhead_s": 1e-3, "ttft_overhead_s": 1e-2, "closed_loop_burst": 0.1,
-          "mem_eff_max": 1.0, "gemm_eff_max": 1.0}
+# The bounds live in planner.calib.fit.PRIORS (with their reasons); the two bandwidth/compute factors
+# fitted here for families without kernel tables keep a tighter floor than the kernel fit's.
+SERVING_PRIORS: dict[str, Prior] = {**PRIORS,
+                                    "mem_eff_max": replace(PRIORS["mem_eff_max"], lo=0.4),
+                                    "gemm_eff_max": replace(PRIORS["gemm_eff_max"], lo=0.3)}
+OVERHEAD_FACTORS = ("kernel_overhead_s", "step_overhead_s", "ttft_overhead_s", "closed_loop_burst")
 
 
-def identifiable(rows: list[dict]) -> tuple[str, ...]:
+def identifiable(rows: list[dict], kernel_factors_known: bool = False) -> tuple[str, ...]:
     """The factors the rows can pin down: TTFT rows fix the TTFT overhead, closed-loop TTFT rows the
     burst factor, latency rows the per-kernel and per-step overheads; throughput-only rows (MLPerf
-    Offline) only the bandwidth and compute efficiencies."""
+    Offline) the per-step overhead when kernel factors are known, else only the bandwidth and compute
+    efficiencies. With ``kernel_factors_known`` (a family fitted on kernel tables) the bandwidth
+    efficiency is not refitted: it is physical, one value for every engine."""
     has = {m: any(_pos(r.get(m)) for r in rows) for m in METRICS}
     closed = any(_pos(r.get("concurrency")) for r in rows)
-    out = ["mem_eff_max"]
+    out = [] if kernel_factors_known else ["mem_eff_max"]
     if has["tpot_s"] or has["ttft_s"]:
         out += ["kernel_overhead_s", "step_overhead_s"]
+    elif kernel_factors_known:
+        out += ["step_overhead_s"]
     else:
         out += ["gemm_eff_max"]
     if has["ttft_s"]:
@@ -63,10 +73,17 @@ def fit_serving(rows: pd.DataFrame, profile: Profile, family: str, hw: HardwareD
     """Fit ``factors`` for the accelerators of ``family`` in ``rows``; returns (efficiency, train MdAPE).
 
     Rows of other families are ignored. Every metric present in a row (throughput, TTFT, TPOT)
-    contributes one residual.
+    contributes one residual. See ``fit_serving_map`` for the priors and standard errors.
     """
-    from scipy.optimize import least_squares
+    eff, fit = fit_serving_map(rows, profile, family, hw, factors, max_nfev)
+    return eff, float(np.median(np.abs(np.exp(fit.residuals) - 1)))
 
+
+def fit_serving_map(rows: pd.DataFrame, profile: Profile, family: str, hw: HardwareDB | None = None,
+                    factors: tuple[str, ...] | None = None, max_nfev: int = 25) -> tuple[Efficiency, MapFit]:
+    """MAP fit of ``factors`` (default ``identifiable``) for ``family``: priors at the profile's
+    values, spreads and bounds from ``SERVING_PRIORS``; returns the efficiency and the fit report.
+    A row the model cannot evaluate at some trial point counts as a residual of 2 (a factor e^2 off)."""
     hw = hw or default_hardware()
     recs = [r for r in rows.to_dict("records") if _family(r, hw) == family]
     if not recs:
@@ -87,16 +104,12 @@ def fit_serving(rows: pd.DataFrame, profile: Profile, family: str, hw: HardwareD
     recs = usable
     factors = factors or identifiable(recs)
     meas = [{m: float(r[m]) for m in METRICS if _pos(r.get(m))} for r in recs]
-    x0 = np.array([getattr(base, f) / _SCALE[f] for f in factors])
-    lo = np.array([_BOUNDS[f][0] / _SCALE[f] for f in factors])
-    hi = np.array([_BOUNDS[f][1] / _SCALE[f] for f in factors])
-    x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
 
-    def make(x: np.ndarray) -> Efficiency:
-        return replace(base, **{f: float(v) * _SCALE[f] for f, v in zip(factors, x)})
+    def make(vals: dict[str, float]) -> Efficiency:
+        return replace(base, **vals)
 
-    def resid(x: np.ndarray) -> np.ndarray:
-        prof = _profile_with(profile, acc_ids, make(x))
+    def resid(vals: dict[str, float]) -> np.ndarray:
+        prof = _profile_with(profile, acc_ids, make(vals))
         out = []
         for r, m in zip(recs, meas):
             try:
@@ -109,10 +122,9 @@ def fit_serving(rows: pd.DataFrame, profile: Profile, family: str, hw: HardwareD
                 out.append(float(np.log(p / v)) if np.isfinite(p) and p > 0 else 2.0)
         return np.array(out)
 
-    res = least_squares(resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.2, diff_step=0.05,
-                        max_nfev=max_nfev)
-    ape = np.abs(np.exp(res.fun) - 1)
-    return make(res.x), float(np.median(ape))
+    fit = map_fit(resid, {f: float(getattr(base, f)) for f in factors}, SERVING_PRIORS, f_scale=0.2, step=0.015,
+                  max_nfev=max_nfev)
+    return make(fit.values), fit
 
 
 def _pos(v: object) -> bool:

@@ -1,7 +1,12 @@
 """Memory of one instance per GPU: weights, KV cache, activations, runtime overhead.
 
-    usable      = memory_util · HBM                     (vLLM's gpu_memory_utilization)
-    kv_room     = usable − weights − activations − runtime_overhead
+The KV room follows the engine's own rule (``MEMORY_RULES``, ``kv_room_bytes``), with f the
+profile's ``memory_util``, M the GPU memory, W weights, A activations, O runtime overhead:
+
+    total   (vLLM)          kv_room = f·M − W − A − O
+    static  (SGLang)        kv_room = f·M − W − max(0, A + O − (1 − f)·M)
+    free    (TensorRT-LLM)  kv_room = f·(M − W − A − O)
+
     max_kv_tok  = ⌊kv_room / kv_bytes_per_token_per_gpu⌋
 
 Weights per GPU: transformer layers ``/(tp·pp)`` at the weight dtype (MLA's q_a/kv_a
@@ -24,6 +29,37 @@ from planner.parallel import Parallel
 from planner.perf.ops import kv_bytes_per_token_per_gpu
 from planner.profile import Efficiency
 
+# Which share of memory each engine gives the KV cache:
+# - vLLM: gpu_memory_utilization (default 0.9) is "the fraction of GPU memory to be used for the model
+#   executor", i.e. of the TOTAL memory, which holds weights, peak activations and the KV cache
+#   (https://docs.vllm.ai/en/latest/configuration/engine_args.html).
+# - SGLang: mem_fraction_static is "the fraction of the memory used for static allocation (model weights
+#   and KV cache memory pool)"; activations and CUDA-graph buffers use the rest
+#   (https://docs.sglang.ai/advanced_features/server_arguments.html).
+# - TensorRT-LLM: kv_cache_config.free_gpu_memory_fraction (default 0.9) is the share of the memory FREE
+#   after the weights and runtime buffers are allocated that becomes KV cache
+#   (https://nvidia.github.io/TensorRT-LLM/performance/performance-tuning-guide/useful-runtime-flags.html).
+MEMORY_RULES: dict[str, str] = {"vllm": "total", "sglang": "static", "trtllm": "free"}
+DEFAULT_MEMORY_RULE = "total"
+
+
+def memory_rule(engine: str | None) -> str:
+    """The KV memory rule of ``engine`` (``total`` for engines we do not know, vLLM's)."""
+    return MEMORY_RULES.get((engine or "").strip().lower(), DEFAULT_MEMORY_RULE)
+
+
+def kv_room_bytes(rule: str, fraction: float, memory_bytes: float, weights_bytes: float, activation_bytes: float,
+                  overhead_bytes: float) -> float:
+    """Bytes per GPU left for the KV cache under ``rule`` (see the module docstring); may be negative."""
+    if rule == "total":
+        return fraction * memory_bytes - weights_bytes - activation_bytes - overhead_bytes
+    if rule == "static":
+        spill = max(0.0, activation_bytes + overhead_bytes - (1.0 - fraction) * memory_bytes)
+        return fraction * memory_bytes - weights_bytes - spill
+    if rule == "free":
+        return fraction * (memory_bytes - weights_bytes - activation_bytes - overhead_bytes)
+    raise ValueError(f"unknown memory rule {rule!r}; expected one of total, static, free")
+
 
 @dataclass(frozen=True)
 class MemoryPlan:
@@ -43,6 +79,8 @@ class MemoryPlan:
     min_kv_tokens: int
     fits: bool
     reason: str
+    memory_rule: str = DEFAULT_MEMORY_RULE
+    kv_fraction: float = 0.9
 
     def to_dict(self) -> dict[str, float | int | bool | str]:
         return asdict(self)
@@ -83,23 +121,27 @@ def activation_bytes(model: ModelArch, par: Parallel, prec: Precision, eff: Effi
 
 
 def memory_plan(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precision, eff: Efficiency,
-                min_kv_tokens: int = 2048, context: int | None = None) -> MemoryPlan:
+                min_kv_tokens: int = 2048, context: int | None = None, engine: str | None = None) -> MemoryPlan:
     """Whether the model fits on ``par.gpus`` of ``acc`` and how many KV tokens are left.
 
-    ``fits`` needs room for at least ``min_kv_tokens`` cached tokens (one request of that
-    length); the reason says what is short and by how much.
+    The KV room follows ``engine``'s rule (``memory_rule``; ``memory_rule`` and ``kv_fraction`` in
+    the plan say which). ``fits`` needs room for at least ``min_kv_tokens`` cached tokens (one
+    request of that length); the reason says what is short and by how much.
     """
     w_gpu, w_total = weights_bytes(model, par, prec)
     act = activation_bytes(model, par, prec, eff)
-    usable = eff.memory_util * acc.memory_bytes
+    rule = memory_rule(engine)
     overhead = eff.runtime_overhead_bytes
-    room = usable - w_gpu - act - overhead
+    room = kv_room_bytes(rule, eff.memory_util, acc.memory_bytes, w_gpu, act, overhead)
+    # memory the engine uses at all: f·M under vLLM's rule; all of it under SGLang's (weights + KV in f·M,
+    # activations in the rest) and TensorRT-LLM's (KV takes f of what is left)
+    usable = eff.memory_util * acc.memory_bytes if rule == "total" else acc.memory_bytes
     kv_tok_gpu = kv_bytes_per_token_per_gpu(model, par, prec.kv_bytes, context)
     kv_tok = model.kv_bytes_per_token(prec.kv_bytes, context)
     max_tok = int(room // kv_tok_gpu) if room > 0 else 0
     fits = max_tok >= min_kv_tokens
     gib = 2**30
-    if w_gpu + act + overhead > usable:
+    if room < 0:
         reason = (f"weights {w_gpu / gib:.1f} GiB + activations {act / gib:.1f} GiB + overhead "
                   f"{overhead / gib:.1f} GiB per GPU exceed the usable {usable / gib:.1f} GiB of {acc.id} "
                   f"at {par.label()}; use more GPUs (higher TP/PP), a smaller weight dtype, or a larger GPU")
@@ -108,6 +150,7 @@ def memory_plan(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precisi
                   f"needed; use more GPUs or a smaller KV dtype")
     else:
         reason = f"fits with {room / gib:.1f} GiB per GPU for KV cache ({max_tok:,} tokens)"
+    reason += f" [{rule} rule: {_RULE_TEXT[rule].format(f=eff.memory_util)}]"
     return MemoryPlan(
         gpus=par.gpus,
         memory_bytes_per_gpu=acc.memory_bytes,
@@ -123,4 +166,11 @@ def memory_plan(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precisi
         min_kv_tokens=min_kv_tokens,
         fits=fits,
         reason=reason,
+        memory_rule=rule,
+        kv_fraction=eff.memory_util,
     )
+
+
+_RULE_TEXT = {"total": "KV gets {f:.2f} of total memory less weights, activations and overhead (vLLM)",
+              "static": "weights + KV get {f:.2f} of total memory (SGLang mem_fraction_static)",
+              "free": "KV gets {f:.2f} of the memory free after weights, activations and overhead (TensorRT-LLM)"}

@@ -6,7 +6,8 @@ Compute and memory overlap inside a kernel, so an operator takes the longer of t
 
 with P_dtype the dense peak of the dtype the kernel runs in, BW the HBM bandwidth and η the
 profile's size-dependent efficiencies (see ``planner.profile``). Communication is
-alpha-beta over the link joining the group (scale-up inside the domain, scale-out beyond):
+alpha-beta over the link joining the group (``link_bw_bytes_per_s``: TP/EP collectives on the
+scale-up link of their domain, a pipeline hand-off on scale-out once the instance spans domains):
 
     all-reduce (ring):  t = launches · (α + 2·(n−1)/n · S / (BW_link · η_comm))
     all-to-all:         t = launches · (α + S / (BW_link · η_comm))        (S already per GPU)
@@ -48,18 +49,29 @@ class OpTime:
         return "compute" if self.compute_s >= self.memory_s else "memory"
 
 
-def link_bw_bytes_per_s(acc: Accelerator, group_gpus: int, span_gpus: int) -> float:
-    """Bandwidth a collective sees: scale-up when the instance fits in one domain, else scale-out."""
-    if span_gpus <= acc.scaleup_domain:
-        return acc.scaleup_bw_bytes_per_s
-    return acc.scaleout_bw_bytes_per_s
+def link_bw_bytes_per_s(acc: Accelerator, group_gpus: int, span_gpus: int, collective: str = "all_reduce") -> float:
+    """Bandwidth a collective sees on the two-level topology (scale-up domain of
+    ``acc.scaleup_domain`` GPUs, scale-out network between domains).
+
+    Ranks are placed TP-first: a TP group (and the EP group carved from it) fills consecutive
+    GPUs of one domain, and pipeline stages follow one another. So an all-reduce or all-to-all
+    over ``group_gpus`` stays on the scale-up link whenever the group fits in a domain, however
+    many domains the instance spans; only a pipeline hand-off (``p2p``) crosses to the scale-out
+    network, and it does once the instance (``span_gpus`` = tp·pp) outgrows one domain (the
+    slowest hand-off sets the pipeline's pace).
+    """
+    if collective == "p2p":
+        fits = span_gpus <= acc.scaleup_domain
+    else:
+        fits = group_gpus <= acc.scaleup_domain
+    return acc.scaleup_bw_bytes_per_s if fits else acc.scaleout_bw_bytes_per_s
 
 
 def comm_time_s(op: Op, acc: Accelerator, eff: Efficiency, span_gpus: int) -> float:
     """Alpha-beta time of a communication op over the link that joins its group."""
     if op.group <= 1 or not anywhere(op.comm_bytes > 0):
         return 0.0
-    bw = link_bw_bytes_per_s(acc, op.group, span_gpus) * eff.comm_eff
+    bw = link_bw_bytes_per_s(acc, op.group, span_gpus, op.collective) * eff.comm_eff
     n = op.group
     if op.collective == "all_reduce":
         per = eff.comm_latency_s + 2.0 * (n - 1) / n * op.comm_bytes / bw

@@ -104,7 +104,8 @@ class Instance:
     def memory(self) -> MemoryPlan:
         need = self.min_kv_tokens or int(self.size.isl + (self.size.osl if self.role != "prefill" else 1))
         d = self.dep
-        return memory_plan(d.model, d.accelerator, d.parallel, d.precision, d.eff, min_kv_tokens=max(need, 1))
+        return memory_plan(d.model, d.accelerator, d.parallel, d.precision, d.eff, min_kv_tokens=max(need, 1),
+                           engine=d.engine)
 
     @property
     def fits(self) -> bool:

@@ -41,7 +41,8 @@ def _positive(x: object, field: str) -> float:
 
 
 def _kv_capacity(dep: Deployment, role: str) -> int:
-    plan = memory_plan(dep.model, dep.accelerator, dep.parallel, dep.precision, dep.eff, min_kv_tokens=BLOCK_TOKENS)
+    plan = memory_plan(dep.model, dep.accelerator, dep.parallel, dep.precision, dep.eff, min_kv_tokens=BLOCK_TOKENS,
+                       engine=dep.engine)
     if plan.max_kv_tokens < 2 * BLOCK_TOKENS:
         raise InfeasibleError(f"{role}: no room for a KV cache: {plan.reason}")
     return plan.max_kv_tokens

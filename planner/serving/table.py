@@ -69,7 +69,7 @@ def _fitting(model: ModelArch, acc: Accelerator, prec: Precision, profile: Profi
     fitting: list[Parallel] = []
     best = None
     for par in options:
-        mp = memory_plan(model, acc, par, prec, eff, min_kv_tokens=need_tokens)
+        mp = memory_plan(model, acc, par, prec, eff, min_kv_tokens=need_tokens, engine=profile.engine)
         if best is None or mp.max_kv_tokens > best.max_kv_tokens:
             best = mp
         if mp.fits:
@@ -126,7 +126,7 @@ def build_table(model: ModelArch, accs: list[Accelerator], prec: Precision, prof
             eff = dep.eff
             memo: dict = {}  # step times shared by every role and bucket of this deployment
             link = acc.scaleout_bw_bytes_per_s * par.gpus
-            kv_tokens = memory_plan(model, acc, par, prec, eff, min_kv_tokens=1).max_kv_tokens
+            kv_tokens = memory_plan(model, acc, par, prec, eff, min_kv_tokens=1, engine=profile.engine).max_kv_tokens
             for role in roles:
                 base = f"{acc.id}|{par.tp}|{par.pp}|{par.ep}|{'dpa' if par.dp_attn else 'tpa'}|{role}"
                 prev = None
