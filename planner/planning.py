@@ -186,7 +186,7 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
         candidates=sum(table.useful(i) for i in range(len(table.candidates))),
         balancer=(f"least-outstanding-requests balancer per group; TTFT queueing as {sc.queue_pool} instance(s) "
                   f"sharing one queue (queueing.pool)"),
-        notes=tuple(notes))
+        notes=tuple(notes), scenario_file=sc.source or None)
 
 
 def _check_scale(sc: Scenario, table: CapacityTable, rates: list[float]) -> None:

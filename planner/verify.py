@@ -34,14 +34,17 @@ settings), draws ``n_requests`` requests and replays them all (``planner.serving
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from planner._yaml import read_text
 from planner.deployment import Deployment, make_deployment
 from planner.errors import InputError, PlannerError
 from planner.hardware import HardwareDB, default_hardware
@@ -54,7 +57,7 @@ from planner.serving.sim_fleet import FleetRun, Pool, simulate_fleet
 from planner.serving.simulate import poisson_arrivals
 from planner.verify_result import BucketCheck, GroupCheck, Verification
 
-__all__ = ["BucketCheck", "GroupCheck", "Verification", "verify_plan"]
+__all__ = ["BucketCheck", "GroupCheck", "Verification", "load_plan", "verify_plan"]
 
 WARMUP_SHARE = 0.1
 MIN_TOLERANCE = 0.005
@@ -106,6 +109,29 @@ def _plan_dict(plan: Plan | dict[str, Any]) -> dict[str, Any]:
     if not d["groups"]:
         raise PlannerError("plan: no groups to replay")
     return d
+
+
+def load_plan(path: str | Path) -> dict[str, Any]:
+    """A plan from the JSON of ``planner plan --json`` (with or without ``--verify``)."""
+    p = Path(path)
+    try:
+        d = json.loads(read_text(p, "plan"))
+    except json.JSONDecodeError as exc:
+        raise PlannerError(f"plan {p}: not JSON ({exc.msg} at line {exc.lineno}); give the output of "
+                           f"planner plan --json") from None
+    return _plan_dict(d)
+
+
+def _scenario_of(d: dict[str, Any], scenario: Scenario | str | Path | dict | None) -> Scenario:
+    if scenario is not None:
+        return coerce(scenario)
+    f = d.get("scenario_file")
+    if not f:
+        raise PlannerError("scenario: the plan names no scenario file (made from flags or with --isl/--osl); "
+                           "give --scenario SCENARIO.yaml")
+    if not Path(f).is_file():
+        raise PlannerError(f"scenario: {f} (named by the plan) is not a file; give --scenario SCENARIO.yaml")
+    return coerce(str(f))
 
 
 def _deployment(g: dict[str, Any], model: str, sc: Scenario, hw: HardwareDB) -> Deployment:
@@ -253,10 +279,16 @@ def _buckets(rep: _Replay, plan_buckets: list[dict[str, Any]], first: np.ndarray
         out.append(BucketCheck(
             index=k, isl=str(b["isl"]), osl=str(b["osl"]), requests=n, attainment=att,
             ttft_ok=float(ok_t[m].mean()) if n else math.nan, tpot_ok=float(ok_p[m].mean()) if n else math.nan,
-            ttft_s=float(np.percentile(ttft[m], pct)) if n else math.nan,
-            tpot_s=float(np.percentile(tpot[pm], pct)) if pm.any() else math.nan,
+            ttft_s=_nearest_rank(ttft[m], pct), tpot_s=_nearest_rank(tpot[pm], pct),
             required=a, tolerance=tol, meets=bool(n == 0 or att >= a - tol)))
     return out
+
+
+def _nearest_rank(x: np.ndarray, pct: float) -> float:
+    """Nearest-rank percentile: the ⌈pct/100 · n⌉-th smallest value (inf when it was never reached; NaN if empty)."""
+    if not x.size:
+        return math.nan
+    return float(np.sort(x)[max(math.ceil(pct / 100 * x.size), 1) - 1])
 
 
 class _Search:
@@ -313,11 +345,12 @@ def _smallest(search: _Search, planned: dict[int, int]) -> tuple[dict[int, int],
     return best, searched, True if together is None else together
 
 
-def verify_plan(plan: Plan | dict[str, Any], scenario: Scenario | str | dict, *, n_requests: int = 2000,
-                seed: int = 0, search_smallest: bool = True, max_replays: int = 24,
+def verify_plan(plan: Plan | dict[str, Any], scenario: Scenario | str | Path | dict | None = None, *,
+                n_requests: int = 2000, seed: int = 0, search_smallest: bool = True, max_replays: int = 24,
                 warmup_share: float = WARMUP_SHARE, hw: HardwareDB | None = None,
                 progress: Callable[[str], None] | None = None) -> Verification:
-    """Replay ``plan`` (a ``Plan`` or its ``to_dict``/JSON) with ``scenario``'s workload; see the module doc.
+    """Replay ``plan`` (a ``Plan`` or its ``to_dict``/JSON) with ``scenario``'s workload (default: the
+    scenario file the plan names); see the module doc.
 
     Seeded: the same plan, scenario and arguments give the same result (bar ``elapsed_s``).
     """
@@ -329,7 +362,7 @@ def verify_plan(plan: Plan | dict[str, Any], scenario: Scenario | str | dict, *,
     if not 0 <= warmup_share < 0.9:
         raise InputError("warmup_share", "a share in [0, 0.9)", warmup_share)
     d = _plan_dict(plan)
-    sc = coerce(scenario)
+    sc = _scenario_of(d, scenario)
     hw = hw or default_hardware()
     rep, clipped = _prepare(d, sc, n_requests, seed, warmup_share, hw)
     pct = float(d["slo"].get("percentile", 99.0))

@@ -180,8 +180,8 @@ def simulate_fleet(pools: list[Pool], arrivals_s: object, isl: object, osl: obje
             k = pool_of[x]
             done, handoff = engines[x].finish_step(t)
             dirty.add(x)
-            for i in done:
-                served[k] += 1
+            if done:
+                served[k] += len(done)
                 t_done = t
             for i in handoff:
                 link = pools[k].kv_link_bytes_per_s
