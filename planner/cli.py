@@ -304,7 +304,9 @@ def estimate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
 
 @app.command("simulate")
 @guarded
-def simulate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = _PP, ep: int = _EP,
+def simulate_cmd(model: str | None = typer.Option(None, "--model", "-m", help="Model (not with --plan)."),
+                 gpu: str | None = typer.Option(None, "--gpu", "-g", help="Accelerator (not with --plan)."),
+                 tp: int = _TP, pp: int = _PP, ep: int = _EP,
                  dp_attn: bool = _DPA,
                  precision: str = _PREC, kv_dtype: str | None = _KV, engine: str = _ENGINE,
                  isl: int | None = _ISL, osl: int | None = _OSL, workload: Path | None = _WORKLOAD,
@@ -316,11 +318,29 @@ def simulate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
                  decode_instances: int = typer.Option(1, "--decode-instances", min=1, max=4096,
                                                       help="Disaggregated: decode instances."),
                  seed: int = typer.Option(0, "--seed", min=0), as_json: bool = _JSON,
-                 quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress spinner.")) -> None:
-    """Discrete-event simulation of one instance (or a prefill pool plus a decode pool)."""
+                 quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress spinner."),
+                 plan: Path | None = typer.Option(None, "--plan", help="Replay a whole plan (planner plan --json)."),
+                 scenario: Path | None = typer.Option(None, "--scenario", help="With --plan: the scenario "
+                                                      "(default: the file the plan names)."),
+                 max_replays: int = typer.Option(24, "--max-replays", min=0, max=1000,
+                                                 help="With --plan: cap on replays searching the smallest "
+                                                 "instance counts (0: no search).")) -> None:
+    """Discrete-event simulation of one instance (or a prefill pool plus a decode pool), or of a whole plan."""
     from planner.api import deployment
     from planner.serving.simulate import run_simulation
 
+    if plan is not None:
+        if model is not None or gpu is not None or workload is not None or isl is not None or osl is not None:
+            fail("simulate --plan: the plan gives the deployments and its scenario the workload; drop --model, "
+                 "--gpu, --workload, --isl and --osl")
+        from planner.cli_plan import simulate_plan
+
+        simulate_plan(plan, scenario, requests, seed, max_replays, as_json, quiet)
+        return
+    if scenario is not None:
+        fail("simulate: --scenario goes with --plan PLAN.json")
+    if model is None or gpu is None:
+        fail("simulate: give --model and --gpu (one instance or P/D pair), or --plan PLAN.json (a whole plan)")
     dep = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, hardware_db=_hw(), dp_attn=dp_attn)
     spinner = err.status(f"simulating {requests} requests") if not quiet and not as_json and sys.stderr.isatty() \
         else contextlib.nullcontext()

@@ -11,6 +11,10 @@ from planner.cli import _JSON, _TPOT, _TTFT, _hw, app, check_output, err, fail, 
 from planner.report import tables
 
 _SCENARIO = typer.Argument(None, help="Scenario YAML/TOML (flags below override it).")
+_VERIFY_REQUESTS = typer.Option(2000, "--verify-requests", min=10, max=200_000,
+                                help="Requests replayed by --verify (more: tighter attainment, slower).")
+_MAX_REPLAYS = typer.Option(24, "--max-replays", min=0, max=1000,
+                            help="Cap on replays in the search for the smallest instance counts (0: no search).")
 
 
 def _scenario(scenario: Path | None, **flags):
@@ -57,7 +61,11 @@ def plan_cmd(scenario: Path | None = _SCENARIO,
              xlsx: Path | None = typer.Option(None, "--xlsx", help="Write an XLSX workbook."),
              plot: Path | None = typer.Option(None, "--plot", help="Cost against request rate (.png/.svg)."),
              plot_slo: Path | None = typer.Option(None, "--plot-slo", help="Cost against the TTFT limit (.png/.svg)."),
-             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.")) -> None:
+             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+             verify: bool = typer.Option(False, "--verify", help="Replay the whole plan in the discrete-event "
+                                         "simulator: SLO attainment per bucket, over-provisioning."),
+             verify_requests: int = _VERIFY_REQUESTS, verify_seed: int = typer.Option(0, "--verify-seed", min=0),
+             max_replays: int = _MAX_REPLAYS) -> None:
     """The cheapest deployment that meets the SLO at the rate: GPUs, parallelism, P/D split, cost."""
     from planner.planning import cost_vs_rate, cost_vs_slo, plan
     from planner.report.plan_out import render, write_csv, write_xlsx
@@ -88,10 +96,44 @@ def plan_cmd(scenario: Path | None = _SCENARIO,
         write_csv(result, csv)
     if xlsx is not None:
         write_xlsx(result, xlsx)
+    check = None
+    if verify:
+        check = run_verify(result, sc, verify_requests, verify_seed, max_replays, quiet or as_json)
     if as_json:
-        print_json(result.to_dict())
-    else:
-        render(result, out)
+        print_json(result.to_dict() | ({"verification": check.to_dict()} if check is not None else {}))
+        return
+    render(result, out)
+    if check is not None:
+        from planner.report.verify_out import render as render_verify
+
+        render_verify(check, out)
+
+
+def run_verify(plan, scenario, n_requests: int, seed: int, max_replays: int, quiet: bool):
+    """``verify_plan`` with a status line on a terminal."""
+    from planner.verify import verify_plan
+
+    if quiet or not sys.stderr.isatty():
+        return verify_plan(plan, scenario, n_requests=n_requests, seed=seed, search_smallest=max_replays > 0,
+                           max_replays=max_replays, hw=_hw())
+    with err.status("replaying the plan in simulation") as status:
+        return verify_plan(plan, scenario, n_requests=n_requests, seed=seed, search_smallest=max_replays > 0,
+                           max_replays=max_replays, hw=_hw(), progress=status.update)
+
+
+def simulate_plan(plan_path: Path, scenario: Path | None, n_requests: int, seed: int, max_replays: int,
+                  as_json: bool, quiet: bool) -> None:
+    """``planner simulate --plan PLAN.json [--scenario FILE]``: replay a saved plan and render the result."""
+    from planner.verify import load_plan
+
+    plan = load_plan(plan_path)
+    check = run_verify(plan, scenario, n_requests, seed, max_replays, quiet or as_json)
+    if as_json:
+        print_json(check.to_dict())
+        return
+    from planner.report.verify_out import render as render_verify
+
+    render_verify(check, out)
 
 
 @app.command("capacity")

@@ -106,6 +106,8 @@ class Plan:
     candidates: int
     balancer: str
     notes: tuple[str, ...] = field(default_factory=tuple)
+    scenario_file: str | None = None
+    """The scenario file the plan was made from (what ``planner simulate --plan`` replays with), if any."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

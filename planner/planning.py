@@ -188,7 +188,7 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
         balancer=("least-outstanding-requests balancer per group; each group's TTFT queueing is one G/G/N queue "
                   + (f"with N = {sc.queue_pool} (queueing.pool)" if sc.queue_pool else
                      "with N = the group's fleet tier (pool), at most its instance count")),
-        notes=tuple(notes))
+        notes=tuple(notes), scenario_file=sc.source or None)
 
 
 def _check_scale(sc: Scenario, table: CapacityTable, rates: list[float]) -> None:

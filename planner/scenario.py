@@ -94,6 +94,9 @@ class Scenario:
     engine_settings: EngineSettings = field(default_factory=EngineSettings)
     cross_vendor_kv: bool = False
     description: str = ""
+    source: str = ""
+    """Absolute path of the file the scenario was read from ("" when built from flags or a dict, or when
+    command-line lengths replaced the file's)."""
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -298,7 +301,7 @@ def load_scenario(path: str | Path) -> Scenario:
     raw = load_toml(p, "scenario") if p.suffix.lower() == ".toml" else load_yaml(p, "scenario")
     if raw is None:
         raise PlannerError(f"scenario {p}: empty file, expected model, workload and slo")
-    return parse_scenario(raw, str(p), p.parent)
+    return replace(parse_scenario(raw, str(p), p.parent), source=str(p.resolve()))
 
 
 def with_overrides(sc: Scenario | None, *, model: str | None = None, precision: str | None = None,
@@ -326,7 +329,8 @@ def with_overrides(sc: Scenario | None, *, model: str | None = None, precision: 
         w = sc.workload
         sc = replace(sc, workload=Workload(rate_rps if rate_rps is not None else w.rate_rps,
                                            parse_length(isl) if isl else w.input_len,
-                                           parse_length(osl) if osl else w.output_len, w.arrival_cv, w.pairs))
+                                           parse_length(osl) if osl else w.output_len, w.arrival_cv, w.pairs),
+                     source="" if isl or osl else sc.source)
     if ttft_s is not None or tpot_s is not None or percentile is not None:
         sc = replace(sc, slo=SLO(ttft_s=ttft_s if ttft_s is not None else sc.slo.ttft_s,
                                  tpot_s=tpot_s if tpot_s is not None else sc.slo.tpot_s,

@@ -26,7 +26,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("serving (fills the capacity table)", ("planner.serving",)),
     ("optimise (reads only the capacity table)", ("planner.optimise",)),
     ("planning", ("planner.plan_result", "planner.planning")),
-    ("validation and calibration", ("planner.calib", "planner.validate", "planner.calibrate", "planner.sheet")),
+    ("validation and calibration", ("planner.calib", "planner.validate", "planner.calibrate", "planner.sheet",
+                                     "planner.verify", "planner.verify_result")),
     ("report (tables, files, plots)", ("planner.report",)),
     ("facade and CLI", ("planner.api", "planner.cli", "planner.cli_plan", "planner")),
 ]
