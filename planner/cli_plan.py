@@ -57,6 +57,8 @@ def plan_cmd(scenario: Path | None = _SCENARIO,
              xlsx: Path | None = typer.Option(None, "--xlsx", help="Write an XLSX workbook."),
              plot: Path | None = typer.Option(None, "--plot", help="Cost against request rate (.png/.svg)."),
              plot_slo: Path | None = typer.Option(None, "--plot-slo", help="Cost against the TTFT limit (.png/.svg)."),
+             emit: Path | None = typer.Option(None, "--emit", help="Write launch commands, manifests and a README "
+                                              "into this new folder."),
              quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.")) -> None:
     """The cheapest deployment that meets the SLO at the rate: GPUs, parallelism, P/D split, cost."""
     from planner.planning import cost_vs_rate, cost_vs_slo, plan
@@ -72,8 +74,12 @@ def plan_cmd(scenario: Path | None = _SCENARIO,
     for p in (plot, plot_slo):  # fail on a bad plot path before minutes of work
         if p is not None:
             plots._check_path(p)
+    if emit is not None:
+        _check_emit_dir(emit, scenario)
     prep = _prepare(sc, quiet, as_json)
     result = plan(sc, hw=_hw(), prepared=prep)
+    if emit is not None:
+        _emit(result.to_dict(), emit, (scenario,) if scenario else ())
     if plot is not None:
         plots.cost_vs_rate_plot(cost_vs_rate(prep), plot, f"{result.model}: cost to meet the SLO against request "
                                 "rate", marker_rate=sc.workload.rate_rps)
@@ -90,6 +96,39 @@ def plan_cmd(scenario: Path | None = _SCENARIO,
         print_json(result.to_dict())
     else:
         render(result, out)
+
+
+def _check_emit_dir(out_dir: Path, *inputs: Path | None) -> None:
+    """Fail before any work when the emit folder would overwrite something."""
+    from planner.emit import check_out_dir
+
+    check_out_dir(out_dir, tuple(p for p in inputs if p is not None))
+
+
+def _emit(plan_dict: dict, out_dir: Path, inputs: tuple[Path, ...]) -> None:
+    from planner.emit import emit_files, write_tree
+
+    written = write_tree(emit_files(plan_dict, hw=_hw()), out_dir, inputs)
+    err.print(f"wrote {len(written)} files to {out_dir} (start with {out_dir / 'README.md'})", highlight=False)
+
+
+@app.command("emit")
+@guarded
+def emit_cmd(plan_json: Path = typer.Argument(..., help="A plan written by `planner plan --json`."),
+             out_dir: Path = typer.Argument(..., help="New (or empty) folder for the fleet files.")) -> None:
+    """Engine launch commands, Kubernetes manifests, router config and a README for a saved plan."""
+    import json
+
+    _check_emit_dir(out_dir, plan_json)
+    try:
+        data = json.loads(plan_json.read_text())
+    except FileNotFoundError:
+        fail(f"{plan_json}: file not found")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        fail(f"{plan_json}: not JSON ({exc.__class__.__name__})")
+    if not isinstance(data, dict):
+        fail(f"{plan_json}: expected the JSON object of `planner plan --json`")
+    _emit(data, out_dir, (plan_json,))
 
 
 @app.command("capacity")

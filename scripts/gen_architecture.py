@@ -24,9 +24,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("deployment", ("planner.deployment",)),
     ("serving (fills the capacity table)", ("planner.serving",)),
     ("optimise (reads only the capacity table)", ("planner.optimise",)),
-    ("planning", ("planner.plan_result", "planner.planning")),
+    ("planning", ("planner.plan_result", "planner.planning", "planner.pareto")),
     ("validation and calibration", ("planner.calib", "planner.validate", "planner.calibrate", "planner.sheet")),
-    ("report (tables, files, plots)", ("planner.report",)),
+    ("report (tables, files, plots)", ("planner.report", "planner.emit")),
     ("facade and CLI", ("planner.api", "planner.cli", "planner.cli_plan", "planner")),
 ]
 
