@@ -169,7 +169,8 @@ def from_vllm_bench(path: str | Path) -> pd.DataFrame:
     """A ``vllm bench serve --save-result`` JSON in our schema. The deployment comes from the
     ``planner_*`` keys that ``planner emit``'s benchmark command passes with ``--metadata``; the lengths
     are the measured means (total tokens / completed requests); the latencies the percentile named by
-    ``planner_stat`` (``p99_ttft_ms``), else the means."""
+    ``planner_stat`` (``p99_ttft_ms``), else the means. The request rate went to the group's Service, so
+    the row holds it per instance (rate / (count / (tp·pp))), as ``validate`` predicts one instance."""
     import json
 
     p = Path(path)
@@ -201,6 +202,10 @@ def from_vllm_bench(path: str | Path) -> pd.DataFrame:
         stat = "mean"
         pct = None
     rate = _num(meta.get("request_rate"))
+    count, tp, pp = _num(meta.get("planner_count")), _num(meta.get("planner_tp")), _num(meta.get("planner_pp")) or 1
+    instances = count / (tp * pp) if count and tp else 1.0
+    if rate is not None:  # the benchmark loads the group's Service; validate predicts per instance
+        rate /= instances
     row = {"model": meta["planner_model"], "accelerator": meta["planner_accelerator"],
            "count": _num(meta.get("planner_count")), "tp": _num(meta.get("planner_tp")),
            "pp": _num(meta.get("planner_pp")) or 1, "ep": _num(meta.get("planner_ep")) or 1,
