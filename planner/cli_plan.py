@@ -131,6 +131,50 @@ def emit_cmd(plan_json: Path = typer.Argument(..., help="A plan written by `plan
     _emit(data, out_dir, (plan_json,))
 
 
+@app.command("pareto")
+@guarded
+def pareto_cmd(model: str = typer.Option(..., "--model", "-m", help="Model."),
+               gpu: str = typer.Option(..., "--gpu", help="Accelerator."),
+               isl: int = typer.Option(1024, "--isl", help="Input tokens per request."),
+               osl: int = typer.Option(256, "--osl", help="Output tokens per request."),
+               precision: str = typer.Option("bf16", "--precision", "-p"),
+               kv_dtype: str | None = typer.Option(None, "--kv-dtype"),
+               engine: str = typer.Option("vllm", "--engine", "-e"),
+               tpot: float | None = _TPOT,
+               colocated_only: bool = typer.Option(False, "--colocated-only", help="Leave disaggregated out."),
+               png: Path | None = typer.Option(None, "--png", help="Write the front as a PNG (or .svg)."),
+               csv: Path | None = typer.Option(None, "--csv", help="Write every point (on_front marks the front)."),
+               as_json: bool = _JSON) -> None:
+    """Tokens/s/GPU against tokens/s/user for every parallelism, colocated and disaggregated."""
+    import dataclasses
+
+    from planner.files import write_atomic
+    from planner.pareto import best_under_slo, sweep
+    from planner.report import plots
+
+    check_output(csv, "--csv", (".csv",))
+    if png is not None:
+        plots._check_path(png)
+    if tpot is not None and tpot <= 0:
+        fail(f"--tpot: expected seconds > 0 (got {tpot})")
+    pts = sweep(model, gpu, isl, osl, precision=precision, kv_dtype=kv_dtype, engine=engine, hw=_hw(),
+                disaggregated=not colocated_only)
+    rows = [dataclasses.asdict(p) for p in pts]
+    best = best_under_slo(pts, tpot)
+    if csv is not None:
+        import pandas as pd
+
+        write_atomic(csv, pd.DataFrame(rows).to_csv(index=False).encode())
+    if png is not None:
+        plots.pareto_plot(rows, png, f"{model} on {gpu}, ISL {isl} / OSL {osl} ({engine}, {precision})", tpot)
+    front = [r for r in rows if r["on_front"]]
+    if as_json:
+        print_json({"model": model, "gpu": gpu, "isl": isl, "osl": osl, "tpot_limit_s": tpot, "front": front,
+                    "best_under_slo": dataclasses.asdict(best) if best else None, "points": len(rows)})
+        return
+    tables.pareto(front, best, tpot, out)
+
+
 @app.command("capacity")
 @guarded
 def capacity_cmd(scenario: Path = typer.Argument(..., help="Scenario YAML/TOML."),
