@@ -71,13 +71,18 @@ def emit_files(plan: dict[str, Any], hw: HardwareDB | None = None, models: Model
     labels = {label_of(g): spec.name for spec, _, g in groups}
     by_name = {spec.name: (spec, la) for spec, la, _ in groups}
     proxies: dict[str, Proxy] = {}
+    seen: dict[tuple[tuple[str, ...], tuple[str, ...]], Proxy] = {}
     for r in plan["routing"]:
         roles = {name: by_name[labels[lab]] for lab in r["shares"] if (name := labels.get(lab))}
         pre = [v for v in roles.values() if v[0].role == "prefill"]
         dec = [v for v in roles.values() if v[0].role == "decode"]
         if pre and dec:
-            px = proxy_for(len(proxies) + 1, pre[0][0].engine, pre, dec)
-            proxies[r["isl"]] = px
+            pools = (tuple(sorted(g.name for g, _ in pre)), tuple(sorted(g.name for g, _ in dec)))
+            if pools in seen:  # ranges served by the same pools share one proxy
+                proxies[r["isl"]] = seen[pools]
+                continue
+            px = proxy_for(len(seen) + 1, pre[0][0].engine, pre, dec)
+            proxies[r["isl"]] = seen[pools] = px
             if px.argv:
                 vendor = get_accelerator(pre[0][0].accelerator, hw).vendor
                 _, image = vendor_info(vendor, px.engine)

@@ -51,7 +51,7 @@ def readme(plan: dict[str, Any], model: str, groups: list[tuple[GroupSpec, Launc
               "## Commands", ""]
     for g, la, _ in groups:
         lines += [f"**{g.name}**", "", "```sh", shell_line(la.argv), "```", ""]
-    for px in proxies.values():
+    for px in {px.name: px for px in proxies.values()}.values():
         if px.argv:
             lines += [f"**{px.name}** (prefill {', '.join(px.prefill)} → decode {', '.join(px.decode)})", "",
                       "```sh", shell_line(px.argv), "```", ""]
