@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("deployment", ("planner.deployment",)),
     ("serving (fills the capacity table)", ("planner.serving",)),
     ("optimise (reads only the capacity table)", ("planner.optimise",)),
-    ("planning", ("planner.plan_result", "planner.planning", "planner.pareto")),
+    ("planning", ("planner.plan_result", "planner.planning", "planner.pareto", "planner.uncertainty")),
     ("validation and calibration", ("planner.calib", "planner.validate", "planner.calibrate", "planner.sheet")),
     ("report (tables, files, plots)", ("planner.report", "planner.emit")),
     ("facade and CLI", ("planner.api", "planner.cli", "planner.cli_plan", "planner")),
