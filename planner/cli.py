@@ -357,6 +357,7 @@ def simulate_cmd(model: str | None = typer.Option(None, "--model", "-m", help="M
 
 def _register() -> None:
     """The planning commands live in ``cli_plan`` (kept apart to keep each module small)."""
+    import planner.cli_fleet  # noqa: F401
     import planner.cli_plan  # noqa: F401
 
 

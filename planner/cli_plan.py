@@ -61,6 +61,10 @@ def plan_cmd(scenario: Path | None = _SCENARIO,
              xlsx: Path | None = typer.Option(None, "--xlsx", help="Write an XLSX workbook."),
              plot: Path | None = typer.Option(None, "--plot", help="Cost against request rate (.png/.svg)."),
              plot_slo: Path | None = typer.Option(None, "--plot-slo", help="Cost against the TTFT limit (.png/.svg)."),
+             confidence: float | None = typer.Option(None, "--confidence", help="Size for the SLO at the upper "
+                                                     "end of the error band at this level (0.5, 0.8 or 0.9)."),
+             emit: Path | None = typer.Option(None, "--emit", help="Write launch commands, manifests and a README "
+                                              "into this new folder."),
              quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
              verify: bool = typer.Option(False, "--verify", help="Replay the whole plan in the discrete-event "
                                          "simulator: SLO attainment per bucket, over-provisioning."),
@@ -82,8 +86,30 @@ def plan_cmd(scenario: Path | None = _SCENARIO,
     for p in (plot, plot_slo):  # fail on a bad plot path before minutes of work
         if p is not None:
             plots._check_path(p)
+    if emit is not None:
+        from planner.cli_fleet import check_emit_dir
+
+        check_emit_dir(emit, scenario)
+    from planner.uncertainty import LEVELS, confident_scenario, with_bands
+
+    if confidence is not None and confidence not in LEVELS:
+        fail(f"--confidence: expected one of {', '.join(f'{x:g}' for x in LEVELS)} (got {confidence:g})")
+    point_cost = factors = None
+    if confidence is not None:
+        from planner.planning import accelerators_of
+
+        point_cost = plan(sc, hw=_hw()).cost_per_hour
+        sc, factors = confident_scenario(sc, confidence, [a.id for a in accelerators_of(sc, _hw())], _hw())
     prep = _prepare(sc, quiet, as_json)
     result = plan(sc, hw=_hw(), prepared=prep)
+    data = with_bands(result.to_dict(), confidence or 0.9, _hw())
+    if factors is not None:
+        data["confidence"] = {"level": confidence, "cost_per_hour_point": point_cost,
+                              "cost_per_hour": result.cost_per_hour, "slo_divided_by": factors}
+    if emit is not None:
+        from planner.cli_fleet import emit_plan
+
+        emit_plan(data, emit, (scenario,) if scenario else ())
     if plot is not None:
         plots.cost_vs_rate_plot(cost_vs_rate(prep), plot, f"{result.model}: cost to meet the SLO against request "
                                 "rate", marker_rate=sc.workload.rate_rps)
@@ -100,9 +126,13 @@ def plan_cmd(scenario: Path | None = _SCENARIO,
     if verify:
         check = run_verify(result, sc, verify_requests, verify_seed, max_replays, quiet or as_json)
     if as_json:
-        print_json(result.to_dict() | ({"verification": check.to_dict()} if check is not None else {}))
+        print_json(data | ({"verification": check.to_dict()} if check is not None else {}))
         return
     render(result, out)
+    if factors is not None:
+        out.print(f"confidence {confidence:g}: ${result.cost_per_hour:,.2f}/h sized for the SLO at the band's "
+                  f"upper end (TTFT x{factors['ttft_s']:.2f}, TPOT x{factors['tpot_s']:.2f}); "
+                  f"${point_cost:,.2f}/h at the point estimate", highlight=False)
     if check is not None:
         from planner.report.verify_out import render as render_verify
 

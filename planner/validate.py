@@ -206,9 +206,12 @@ def validate_frame(df: pd.DataFrame, profile: Profile | None = None, hw: Hardwar
 
 
 def read_measured_any(path: Path | str) -> pd.DataFrame:
-    """Our measured schema, or a published format recognised by its header (MLPerf, aiconfigurator)."""
-    from planner.calib.measured import from_aiconfigurator_silicon, from_mlperf, read_measured
+    """Our measured schema, a published format recognised by its header (MLPerf, aiconfigurator), or a
+    ``vllm bench serve`` result JSON (``.json``)."""
+    from planner.calib.measured import from_aiconfigurator_silicon, from_mlperf, from_vllm_bench, read_measured
 
+    if str(path).lower().endswith(".json"):
+        return from_vllm_bench(path)
     try:
         head = pd.read_csv(path, nrows=0).columns
     except Exception:  # noqa: BLE001 - read_measured gives the one-line reason

@@ -25,11 +25,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("deployment", ("planner.deployment",)),
     ("serving (fills the capacity table)", ("planner.serving",)),
     ("optimise (reads only the capacity table)", ("planner.optimise",)),
-    ("planning", ("planner.plan_result", "planner.planning")),
+    ("planning", ("planner.plan_result", "planner.planning", "planner.pareto", "planner.uncertainty")),
     ("validation and calibration", ("planner.calib", "planner.validate", "planner.calibrate", "planner.sheet",
                                      "planner.verify", "planner.verify_result")),
-    ("report (tables, files, plots)", ("planner.report",)),
-    ("facade and CLI", ("planner.api", "planner.cli", "planner.cli_plan", "planner")),
+    ("report (tables, files, plots)", ("planner.report", "planner.emit")),
+    ("facade and CLI", ("planner.api", "planner.cli", "planner.cli_plan", "planner.cli_fleet", "planner")),
 ]
 
 

@@ -198,3 +198,58 @@ def from_mlperf(path: str | Path, scenarios: tuple[str, ...] = ("Offline",)) -> 
             "version": r["version"],
         })
     return pd.DataFrame(rows)
+
+
+def from_vllm_bench(path: str | Path) -> pd.DataFrame:
+    """A ``vllm bench serve --save-result`` JSON in our schema. The deployment comes from the
+    ``planner_*`` keys that ``planner emit``'s benchmark command passes with ``--metadata``; the lengths
+    are the measured means (total tokens / completed requests); the latencies the percentile named by
+    ``planner_stat`` (``p99_ttft_ms``), else the means. The request rate went to the group's Service, so
+    the row holds it per instance (rate / (count / (tp·pp))), as ``validate`` predicts one instance."""
+    import json
+
+    p = Path(path)
+    try:
+        raw = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise PlannerError(f"measured file {p}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise PlannerError(f"measured file {p}: not a JSON benchmark result") from None
+    if not isinstance(raw, dict):
+        raise PlannerError(f"measured file {p}: expected the JSON object `vllm bench serve --save-result` writes")
+    meta = {**(raw.get("metadata") or {}), **raw}
+    need = [k for k in ("planner_model", "planner_accelerator", "planner_engine", "completed") if k not in meta]
+    if need:
+        raise PlannerError(f"measured file {p}: missing {', '.join(need)}; run the benchmark command from the "
+                           "emitted README (it passes the deployment with --metadata)")
+    done = _num(meta.get("completed")) or 0
+    if done <= 0:
+        raise PlannerError(f"measured file {p}: no completed requests")
+    stat = str(meta.get("planner_stat") or "mean")
+    pct = stat[1:] if stat.startswith("p") else None
+
+    def lat(metric: str) -> float:
+        key = f"p{pct}_{metric}_ms" if pct else f"mean_{metric}_ms"
+        val = _num(meta.get(key))
+        return val / 1e3 if val is not None else math.nan
+
+    if pct and _num(meta.get(f"p{pct}_ttft_ms")) is None:
+        stat = "mean"
+        pct = None
+    rate = _num(meta.get("request_rate"))
+    count, tp, pp = _num(meta.get("planner_count")), _num(meta.get("planner_tp")), _num(meta.get("planner_pp")) or 1
+    instances = count / (tp * pp) if count and tp else 1.0
+    if rate is not None:  # the benchmark loads the group's Service; validate predicts per instance
+        rate /= instances
+    row = {"model": meta["planner_model"], "accelerator": meta["planner_accelerator"],
+           "count": _num(meta.get("planner_count")), "tp": _num(meta.get("planner_tp")),
+           "pp": _num(meta.get("planner_pp")) or 1, "ep": _num(meta.get("planner_ep")) or 1,
+           "dp_attn": str(meta.get("planner_dp_attn", "false")).lower() == "true",
+           "precision": meta.get("planner_precision", "bf16"), "kv_dtype": meta.get("planner_kv_dtype"),
+           "engine": meta["planner_engine"], "isl": (_num(meta.get("total_input_tokens")) or 0) / done,
+           "osl": (_num(meta.get("total_output_tokens")) or 0) / done,
+           "concurrency": _num(meta.get("max_concurrency")) if rate is None else np.nan,
+           "rate_rps": rate if rate is not None else np.nan,
+           "output_tokens_per_s": _num(meta.get("output_throughput")), "ttft_s": lat("ttft"), "tpot_s": lat("tpot"),
+           "stat": stat, "source": f"vllm bench serve {p.name}"}
+    return pd.DataFrame([row], columns=list(COLUMNS))

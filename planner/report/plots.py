@@ -140,3 +140,25 @@ def latency_plot(rows: list[dict], path: Path, title: str, percentile_keys: tupl
     fig.suptitle(title)
     _save(fig, path)
     plt.close(fig)
+
+
+def pareto_plot(points: list[dict], path: Path, title: str, tpot_limit_s: float | None) -> None:
+    """Tokens/s/GPU against tokens/s/user: every operating point faint, the front as a line per mode,
+    and the TPOT limit as the vertical line tokens/s/user = 1 / TPOT limit."""
+    path = _check_path(path)
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colours = {"colocated": "#1f78b4", "disaggregated": "#33a02c"}
+    for mode, colour in colours.items():
+        pts = [p for p in points if p["mode"] == mode]
+        if not pts:
+            continue
+        ax.scatter([p["tokens_per_s_per_user"] for p in pts], [p["tokens_per_s_per_gpu"] for p in pts], s=6,
+                   color=colour, alpha=0.25, label=f"{mode} operating points")
+    front = sorted((p for p in points if p["on_front"]), key=lambda p: p["tokens_per_s_per_user"])
+    ax.plot([p["tokens_per_s_per_user"] for p in front], [p["tokens_per_s_per_gpu"] for p in front], marker="o",
+            color="black", label="Pareto front")
+    if tpot_limit_s:
+        ax.axvline(1.0 / tpot_limit_s, color="#e31a1c", linestyle="--",
+                   label=f"TPOT SLO {1e3 * tpot_limit_s:g} ms (1/TPOT = {1.0 / tpot_limit_s:.3g} tok/s/user)")
+    _finish(fig, ax, path, "tokens/s per user (1 / TPOT)", "output tokens/s per GPU", title, plt)

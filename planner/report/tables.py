@@ -184,3 +184,22 @@ def capacity(df, percentile: float, console: Console) -> None:
                   r["binds"], "-" if ttft is None or ttft != ttft else seconds(ttft),
                   "-" if tpot is None or tpot != tpot else seconds(tpot), f"{r['price_per_hour']:.2f}")
     console.print(t)
+
+
+def pareto(front: list[dict[str, Any]], best: Any, tpot_limit_s: float | None, console: Console) -> None:
+    """The Pareto front, most interactive first, and the best point under the TPOT limit."""
+    t = _table("Pareto front: output tokens/s per GPU against tokens/s per user",
+               ("mode", "decode", "prefill", "concurrency", "TPOT", "tok/s/user", "tok/s/GPU", "GPUs"),
+               ("mode", "decode", "prefill"))
+    for r in sorted(front, key=lambda r: -r["tokens_per_s_per_user"]):
+        t.add_row(r["mode"], r["decode"], r["prefill"] or "-", f"{r['concurrency']:.1f}", seconds(r["tpot_s"]),
+                  f"{r['tokens_per_s_per_user']:.1f}", f"{r['tokens_per_s_per_gpu']:.1f}", f"{r['gpus']:.2f}")
+    console.print(t)
+    if tpot_limit_s is not None:
+        if best is None:
+            console.print(f"no point meets TPOT <= {seconds(tpot_limit_s)}")
+        else:
+            console.print(f"best under TPOT <= {seconds(tpot_limit_s)}: {best.mode} {best.decode}"
+                          f"{' + prefill ' + best.prefill if best.prefill else ''} at concurrency "
+                          f"{best.concurrency:.0f}: {best.tokens_per_s_per_gpu:.1f} tok/s/GPU, "
+                          f"{best.tokens_per_s_per_user:.1f} tok/s/user", highlight=False)
