@@ -19,8 +19,14 @@ def read_text(path: Path, what: str) -> str:
     """Return the text of ``path`` (at most MAX_BYTES) or raise a one-line error naming it."""
     name = shorten(path, 200)
     try:
-        with Path(path).open("rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
+        if str(path) == "-":  # standard input (``planner example chat | planner plan -``)
+            import sys
+
+            name = "<stdin>"
+            data = sys.stdin.buffer.read(MAX_BYTES + 1)
+        else:
+            with Path(path).open("rb") as fh:
+                data = fh.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise PlannerError(f"{what} {name}: file not found") from None
     except IsADirectoryError:

@@ -250,11 +250,9 @@ def roofline_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
     tables.roofline(rows, summary, pp, out)
 
 
-def _slo(ttft: float | None, tpot: float | None, e2e: float | None, percentile: str):
+def _slo(ttft: float | None, tpot: float | None, percentile: str):
     from planner.workload import SLO
 
-    if e2e is not None:
-        fail("--e2e: end-to-end limits are not planned for yet; give --ttft and --tpot")
     if ttft is None and tpot is None:
         SLO.parse_percentile(percentile)  # still reject a malformed percentile
         return None
@@ -266,7 +264,6 @@ _OSL = typer.Option(None, "--osl", min=1, help="Output tokens per request (fixed
 _WORKLOAD = typer.Option(None, "--workload", "-w", help="Trace CSV (BurstGPT, Azure, plain) or workload YAML.")
 _TTFT = typer.Option(None, "--ttft", help="TTFT limit in seconds at the SLO percentile.")
 _TPOT = typer.Option(None, "--tpot", help="TPOT limit in seconds at the SLO percentile.")
-_E2E = typer.Option(None, "--e2e", help="End-to-end latency limit in seconds.")
 _PCT = typer.Option("p99", "--percentile", help="SLO percentile: p50, p90, p95, p99 or a number.")
 
 
@@ -279,14 +276,14 @@ def estimate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
                  concurrency: int | None = typer.Option(None, "--concurrency", help="Closed-loop clients."),
                  rate: float | None = typer.Option(None, "--rate", help="Arrival rate, requests/s."),
                  role: str = typer.Option("colocated", "--role", help="colocated, prefill or decode."),
-                 ttft: float | None = _TTFT, tpot: float | None = _TPOT, e2e: float | None = _E2E,
+                 ttft: float | None = _TTFT, tpot: float | None = _TPOT,
                  percentile: str = _PCT, plot: Path | None = _PLOT, as_json: bool = _JSON) -> None:
     """Throughput and TTFT/TPOT of one instance: offline maximum, at a concurrency, or at a rate."""
     from planner.api import deployment
     from planner.serving.estimate import estimate, latency_sweep
 
     dep = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, hardware_db=_hw(), dp_attn=dp_attn)
-    slo = _slo(ttft, tpot, e2e, percentile)
+    slo = _slo(ttft, tpot, percentile)
     est = estimate(isl=isl, osl=osl, workload=workload, concurrency=concurrency, rate_rps=rate,
                    slo=slo, role=role, deployment=dep)
     if plot is not None:
@@ -353,6 +350,27 @@ def simulate_cmd(model: str | None = typer.Option(None, "--model", "-m", help="M
         return
     tables.simulation(res, f"simulated {res.n_requests} requests of {dep.model.id} on {dep.parallel.gpus}x "
                       f"{dep.accelerator.id}", out)
+
+
+@app.command("example")
+@guarded
+def example_cmd(name: str | None = typer.Argument(None, help="Example name (chat, budget, deepseek, long ...); "
+                                                       "none lists them.")) -> None:
+    """Print a shipped example scenario (pipe it to ``planner plan -``), or list them."""
+    from planner.paths import data_dir
+
+    folder = data_dir("examples")
+    files = sorted(folder.glob("*.yaml"))
+    if name is None:
+        for f in files:
+            first = f.read_text().splitlines()[0].lstrip("# ") if f.stat().st_size else ""
+            out.print(f"{f.stem:36s} {first}", highlight=False, soft_wrap=True)
+        return
+    key = name.strip().lower().removesuffix(".yaml")
+    hits = [f for f in files if f.stem == key] or [f for f in files if f.stem.startswith(key)]
+    if len(hits) != 1:
+        fail(f"example: expected one of {', '.join(f.stem for f in files)} (got {shorten(name, 80)!r})")
+    sys.stdout.write(hits[0].read_text())
 
 
 def _register() -> None:

@@ -17,17 +17,19 @@ def check_emit_dir(out_dir: Path, *inputs: Path | None) -> None:
     check_out_dir(out_dir, tuple(p for p in inputs if p is not None))
 
 
-def emit_plan(plan_dict: dict, out_dir: Path, inputs: tuple[Path, ...]) -> None:
+def emit_plan(plan_dict: dict, out_dir: Path, inputs: tuple[Path, ...]) -> list:
     from planner.emit import emit_files, write_tree
 
     written = write_tree(emit_files(plan_dict, hw=_hw()), out_dir, inputs)
     err.print(f"wrote {len(written)} files to {out_dir} (start with {out_dir / 'README.md'})", highlight=False)
+    return list(written)
 
 
 @app.command("emit")
 @guarded
 def emit_cmd(plan_json: Path = typer.Argument(..., help="A plan written by `planner plan --json`."),
-             out_dir: Path = typer.Argument(..., help="New (or empty) folder for the fleet files.")) -> None:
+             out_dir: Path = typer.Argument(..., help="New (or empty) folder for the fleet files."),
+             as_json: bool = _JSON) -> None:
     """Engine launch commands, Kubernetes manifests, router config and a README for a saved plan."""
     import json
 
@@ -40,7 +42,9 @@ def emit_cmd(plan_json: Path = typer.Argument(..., help="A plan written by `plan
         fail(f"{plan_json}: not JSON ({exc.__class__.__name__})")
     if not isinstance(data, dict):
         fail(f"{plan_json}: expected the JSON object of `planner plan --json`")
-    emit_plan(data, out_dir, (plan_json,))
+    written = emit_plan(data, out_dir, (plan_json,))
+    if as_json:
+        print_json({"folder": str(out_dir), "files": [str(w) for w in written]})
 
 
 @app.command("pareto")

@@ -10,14 +10,14 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from planner.errors import InputError
 
-Z99 = float(ndtri(0.99))  # Phi^-1(0.99) = 2.3263478740...
+Z99 = NormalDist().inv_cdf(0.99)  # Phi^-1(0.99) = 2.3263478740...
 _MAX_SAMPLE_TOKENS = 2**31 - 1  # cap on sampled lengths, so a runaway lognormal tail cannot overflow
 
 # ---------------------------------------------------------------- checks shared by every value
@@ -163,14 +163,17 @@ class LogNormal:
         if self.max_tokens is None:
             return free
         cap, ln_m = self.max_tokens, math.log(self.max_tokens)
-        return free * float(ndtr((ln_m - mu - s * s) / s)) + cap * float(ndtr((mu - ln_m) / s))
+        phi = NormalDist().cdf
+        return free * phi((ln_m - mu - s * s) / s) + cap * phi((mu - ln_m) / s)
 
     def quantile(self, q: float) -> float:
-        x = math.exp(self.mu + self.sigma * float(ndtri(_check_q(q))))
+        x = math.exp(self.mu + self.sigma * NormalDist().inv_cdf(_check_q(q)))
         return x if self.max_tokens is None else min(x, float(self.max_tokens))
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):
+            from scipy.special import ndtri  # arrays: loaded when first sampled
+
             x = np.rint(np.exp(self.mu + self.sigma * ndtri(np.asarray(u, dtype=float))))
         return np.clip(x, 1, self.max_tokens or _MAX_SAMPLE_TOKENS).astype(np.int64)
 

@@ -298,6 +298,11 @@ def _flag(raw: dict, key: str, where: str) -> bool:
 def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario from YAML (``.yaml``/``.yml``) or TOML (``.toml``)."""
     p = Path(path)
+    if str(path) == "-":  # YAML on standard input; relative paths in it are taken from the working folder
+        raw = load_yaml(p, "scenario")
+        if raw is None:
+            raise PlannerError("scenario <stdin>: empty, expected model, workload and slo")
+        return parse_scenario(raw, "<stdin>", Path.cwd())
     raw = load_toml(p, "scenario") if p.suffix.lower() == ".toml" else load_yaml(p, "scenario")
     if raw is None:
         raise PlannerError(f"scenario {p}: empty file, expected model, workload and slo")

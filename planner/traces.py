@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.csvread import _columns, _key, _read_csv, _times  # noqa: F401
 from planner.errors import InputError
 from planner.lengths import _MAX_SAMPLE_TOKENS, _set, _token_array  # noqa: F401
 
@@ -133,6 +132,8 @@ def read_trace(path: str | Path, *, drop_failed: bool = True) -> Trace:
     and always in plain CSVs, a zero count is an error naming its line. Rows are sorted by time.
     """
     where = str(path)
+    from planner.csvread import _columns, _read_csv, _times  # pandas loads only when a trace is read
+
     df, names = _read_csv(path, "trace")
     fmt, in_key, out_key, time_key = _detect(names, where)
     lenient = drop_failed and fmt != "plain"

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields
 
 import numpy as np
-import pandas as pd
 
 from planner.errors import InputError
 from planner.lengths import (  # noqa: F401 - re-exported: the workload's public names
@@ -210,7 +209,9 @@ class Buckets:
         lo, hi, share, mass = cells[i]
         return _power_law_quantile(int(lo), int(hi), mass / share, min(max((q - below[i]) / share, 0.0), 1.0))
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self):
+        import pandas as pd
+
         return pd.DataFrame([{f.name: getattr(b, f.name) for f in fields(Bucket)} for b in self.buckets],
                             columns=[f.name for f in fields(Bucket)])
 

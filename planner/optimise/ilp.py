@@ -49,6 +49,8 @@ from planner.capacity import CandidateInfo, CapacityTable
 from planner.optimise.quiet import quiet_stdout
 
 OBJECTIVES = ("cost", "gpus", "power")
+# PuLP 3.x announces its 4.0 API on every variable; solves run in threads, where catch_warnings is not safe
+warnings.filterwarnings("ignore", message=".*deprecated; in PuLP 4.0.*", category=DeprecationWarning)
 
 
 @dataclass(frozen=True)
