@@ -72,3 +72,32 @@ def test_tight_slo_still_infeasible_with_tiers():
     raw = {**TTFT_BOUND[0], "slo": {"ttft_s": 0.001, "tpot_s": 0.2}}
     with pytest.raises(InfeasibleError, match="TTFT"):
         plan(parse_scenario(raw), alternatives=False)
+
+
+def test_the_answer_does_not_hang_on_the_bucket_grid():
+    import yaml
+
+    from planner.scenario import parse_scenario as parse
+
+    raw = yaml.safe_load(open("examples/chat_nvidia.yaml"))
+    costs = [plan(parse({**raw, "buckets": {"isl": n, "osl": n}}), alternatives=False).cost_per_hour for n in (2, 4, 6)]
+    assert max(costs) <= 1.25 * min(costs), costs
+
+
+def test_a_candidate_that_meets_the_slo_only_below_one_sequence_gets_that_rate():
+    import numpy as np
+
+    from planner.api import deployment
+    from planner.serving.instance import RequestSize
+    from planner.serving.roles import instance_model
+
+    inst = instance_model(deployment("llama-3.1-8b", "H100-SXM"), "colocated", RequestSize(6000, 64, 6000))
+    curve = inst.slo_curve(99.0)
+    conc = inst._grid_latency(0.99, 32)[0]
+    at_one = float(np.interp(1.0, conc, curve.ttft_s))
+    idle = float(curve.ttft_s[0])
+    assert at_one > idle
+    limit = (at_one + idle) / 2  # met at light load, missed once one sequence is always running
+    rate, binds = curve.goodput(limit, None, "cap")
+    rate_at_one = float(np.interp(1.0, conc, curve.rps))
+    assert 0 < rate < rate_at_one and binds == "ttft"
