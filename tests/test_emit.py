@@ -35,22 +35,30 @@ def plans(tmp_path_factory) -> dict[str, dict]:
         r = run("plan", str(ex), "--json", "-q")
         assert r.returncode == 0, r.stderr
         out[ex.stem] = json.loads(r.stdout)
+    # the chat service with prefill and decode on separate pools, whatever the cheapest plan is today
+    r = run("plan", str(ROOT / "examples" / "chat_nvidia.yaml"), "--disaggregation", "only", "--json", "-q")
+    assert r.returncode == 0, r.stderr
+    out["chat_disaggregated"] = json.loads(r.stdout)
     return out
 
 
 def _variants(plans: dict[str, dict]) -> list[dict]:
     """The examples, plus their groups on SGLang and TensorRT-LLM, and an instance that spans nodes."""
     out = list(plans.values())
-    chat = plans["chat_nvidia"]
+    chat = plans["chat_disaggregated"]
     for engine in ("sglang", "trtllm"):
         p = copy.deepcopy(chat)
         for g in p["groups"]:
             g["engine"] = engine
         out.append(p)
+    from planner.emit import label_of
+
     big = copy.deepcopy(chat)
-    big["groups"][0].update(tp=8, pp=2)  # 16 GPUs on 8-GPU B200 nodes: a LeaderWorkerSet of 2
-    big["routing"] = [{"isl": r["isl"], "shares": {k.replace("B200 TP4 prefill", "B200 TP8·PP2 prefill"): v
-                                                   for k, v in r["shares"].items()}} for r in big["routing"]]
+    before = label_of(big["groups"][0])
+    big["groups"][0].update(tp=8, pp=2)  # 16 GPUs on 8-GPU nodes: a LeaderWorkerSet of 2
+    after = label_of(big["groups"][0])
+    big["routing"] = [{"isl": r["isl"], "shares": {(after if k == before else k): v for k, v in r["shares"].items()}}
+                      for r in big["routing"]]
     for engine in ("vllm", "sglang"):
         p = copy.deepcopy(big)
         for g in p["groups"]:
@@ -241,7 +249,8 @@ def test_emit_command_writes_all_or_nothing(plans, tmp_path):
 
 def test_plan_emit_and_validate_reads_the_benchmark_back(tmp_path):
     out = tmp_path / "fleet"
-    r = run("plan", str(ROOT / "examples" / "budget_capped.yaml"), "-q", "--emit", str(out))
+    r = run("plan", str(ROOT / "examples" / "budget_capped.yaml"), "-q", "--disaggregation", "off", "--emit",
+            str(out))
     assert r.returncode == 0, r.stderr
     readme = (out / "README.md").read_text()
     assert "TTFT" in readme and "kubectl apply -f k8s/" in readme

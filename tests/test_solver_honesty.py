@@ -61,10 +61,11 @@ def test_a_candidate_takes_an_input_class_only_if_it_serves_every_bucket_in_it()
 
 BIG = {"model": "llama-3.1-70b", "precision": "fp8", "kv_dtype": "fp8",
        "workload": {"rate_rps": 30, "input": "lognormal:mean=1200,p99=6000", "output": "lognormal:mean=300,p99=1500"},
-       "slo": {"ttft_s": 2.0, "tpot_s": 0.05}, "buckets": {"isl": 3, "osl": 3}}
+       "slo": {"ttft_s": 2.0, "tpot_s": 0.05}, "buckets": {"isl": 2, "osl": 2},
+       "accelerators": ["H100-SXM", "H200-SXM", "B200", "A100-SXM-80GB", "MI300X", "L40S"]}
 
 
-@pytest.mark.parametrize("limit", [0.005, 0.02, 0.05, 0.1])
+@pytest.mark.parametrize("limit", [0.005, 0.05])
 def test_a_short_time_limit_is_never_called_infeasible(limit):
     sc = parse_scenario({**BIG, "solver": {"time_limit_s": limit}})
     try:
@@ -84,6 +85,6 @@ def test_gap_is_measured_not_the_tolerance():
     sc = parse_scenario({**BIG, "solver": {"gap": 0.2}})
     p = plan(sc, alternatives=False)
     assert p.gap is not None and 0.0 <= p.gap <= 0.2 + 1e-9
-    exact = plan(parse_scenario({**BIG, "solver": {"gap": 0.0}}), alternatives=False)
+    exact = plan(parse_scenario({**BIG, "solver": {"gap": 0.0}}), alternatives=False)  # same table, no gap
     assert exact.gap == pytest.approx(0.0, abs=1e-6)
     assert exact.cost_per_hour <= p.cost_per_hour + 1e-6

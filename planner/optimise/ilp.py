@@ -221,7 +221,7 @@ def _solve(table: CapacityTable, rates: list[float], limits: Limits,
     shares: dict[tuple[str, int], float] = {}
     for (i, k), v in share.items():
         val = float(v.value() or 0.0)
-        if val > 1e-9:
+        if val > 1e-7 and counts.get(keys[i], 0) > 0:  # solver noise on an unused candidate is no route
             for b in classes[k]:
                 if rates[b] > 0:
                     shares[(keys[i], b)] = val

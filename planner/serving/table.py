@@ -30,7 +30,7 @@ from planner.serving.instance import ROLES, RequestSize
 from planner.serving.roles import instance_model
 from planner.workload import SLO, Bucket
 
-POOL_TIERS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128)
+POOL_TIERS: tuple[int, ...] = (1, 4, 16, 64)
 """Pool sizes (instances behind one balancer) for which a fleet tier is evaluated."""
 
 
