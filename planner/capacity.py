@@ -25,6 +25,12 @@ LOADS: tuple[float, ...] = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7,
 """Shares of a candidate's capacity at which the table records the predicted latency."""
 
 
+def group_label(accelerator: str, tp: int, pp: int, ep: int, dp_attn: bool, role: str) -> str:
+    """The name a candidate, a plan group and a routing rule share: ``H100-SXM TP4·PP2·EP4·DPA decode``."""
+    par = f"TP{tp}" + (f"·PP{pp}" if pp > 1 else "") + (f"·EP{ep}" if ep > 1 else "")
+    return f"{accelerator} {par}{'·DPA' if dp_attn else ''} {role}"
+
+
 @dataclass(frozen=True)
 class CandidateInfo:
     """One instance type the optimiser may buy (plain data)."""
@@ -56,8 +62,7 @@ class CandidateInfo:
 
     @property
     def label(self) -> str:
-        par = f"TP{self.tp}" + (f"·PP{self.pp}" if self.pp > 1 else "") + (f"·EP{self.ep}" if self.ep > 1 else "")
-        return f"{self.accelerator} {par}{'·DPA' if self.dp_attn else ''} {self.role}"
+        return group_label(self.accelerator, self.tp, self.pp, self.ep, self.dp_attn, self.role)
 
 
 @dataclass(frozen=True)

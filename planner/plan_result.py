@@ -7,7 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from planner.capacity import CapacityTable, Rejection
+from planner.capacity import CapacityTable, Rejection, group_label
 from planner.optimise.ilp import Solution, input_classes
 
 
@@ -40,8 +40,7 @@ class Group:
 
     @property
     def label(self) -> str:
-        par = f"TP{self.tp}" + (f"·PP{self.pp}" if self.pp > 1 else "") + (f"·EP{self.ep}" if self.ep > 1 else "")
-        return f"{self.accelerator} {par}{'·DPA' if self.dp_attn else ''} {self.role}"
+        return group_label(self.accelerator, self.tp, self.pp, self.ep, self.dp_attn, self.role)
 
 
 @dataclass(frozen=True)

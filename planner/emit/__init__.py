@@ -27,8 +27,9 @@ _KEYS = ("accelerator", "role", "tp", "pp", "ep", "dp_attn", "instances", "engin
 
 def label_of(g: dict[str, Any]) -> str:
     """The plan's group label (as ``plan_result.Group.label``), which its routing table names."""
-    par = f"TP{g['tp']}" + (f"·PP{g['pp']}" if g["pp"] > 1 else "") + (f"·EP{g['ep']}" if g["ep"] > 1 else "")
-    return f"{g['accelerator']} {par}{'·DPA' if g['dp_attn'] else ''} {g['role']}"
+    from planner.capacity import group_label
+
+    return group_label(g["accelerator"], g["tp"], g["pp"], g["ep"], g["dp_attn"], g["role"])
 
 
 def _spec(i: int, g: dict[str, Any]) -> GroupSpec:
