@@ -42,8 +42,9 @@ class Efficiency:
     is what each kernel adds inside a serving step (CUDA graphs, fused kernels: smaller);
     ``step_overhead_s`` is the engine's per-step host work (scheduling, sampling);
     ``ttft_overhead_s`` is per-request work before the first token (HTTP, tokenisation, queue hops);
-    ``closed_loop_burst`` is the share of the other clients' prompts a closed-loop client waits
-    behind: fixed-length benchmark clients stay partly in step, so their prompts arrive in bursts.
+    ``bench_waves`` is not an engine cost but the protocol of the closed-loop benchmarks the profile
+    was calibrated on: each client sends that many prompts, so 1/``bench_waves`` of the requests
+    are in the idle-start wave (``planner.serving.closed_loop``); open-loop predictions never use it.
     """
 
     gemm_eff_max: float = 1.0
@@ -60,7 +61,7 @@ class Efficiency:
     kernel_overhead_s: float = 0.0
     step_overhead_s: float = 0.0
     ttft_overhead_s: float = 0.0
-    closed_loop_burst: float = 0.0
+    bench_waves: float = 5.0
     memory_util: float = 0.90
     runtime_overhead_bytes: float = 1.0e9
     token_budget: float = 8192
@@ -142,7 +143,7 @@ class ServingOverheads:
     kernel_overhead_s: float = 0.0
     step_overhead_s: float = 0.0
     ttft_overhead_s: float = 0.0
-    closed_loop_burst: float = 0.0
+    bench_waves: float = 5.0
     runtime_overhead_bytes: float = 1.0e9
 
 

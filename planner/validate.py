@@ -20,8 +20,10 @@ from planner.calib.measured import METRICS, mode_of
 from planner.deployment import make_deployment as deployment
 from planner.errors import PlannerError
 from planner.hardware import HardwareDB, default_hardware
+from planner.lengths import Fixed, LogNormal
 from planner.profile import Profile, load_profile
 from planner.serving.estimate import estimate
+from planner.workload import Workload
 
 TP_CHOICES = (1, 2, 4, 8)
 
@@ -106,26 +108,36 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
     tps = [_int(row.get("tp"), "tp")] if _num(row.get("tp")) is not None else [
         t for t in TP_CHOICES if t <= acc.scaleup_domain and (count is None or t * pp <= count)]
     best: dict[str, float] | None = None
+    best_score = -math.inf
     last_err: Exception | None = None
     for tp in tps:
         try:
             d = deployment(str(row["model"]), acc, tp=tp, pp=pp, ep=min(ep, tp), precision=precision,
                            kv_dtype=kv, engine=prof, hardware_db=hw, dp_attn=_flag(row.get("dp_attn")))
+            instances = max(int(count // (tp * pp)), 1) if count else 1
             kwargs: dict[str, Any] = {}
             if mode == "concurrency":
                 kwargs["concurrency"] = _int(row.get("concurrency"), "concurrency")
-            elif mode == "rate":
-                kwargs["rate_rps"] = _num(row.get("rate_rps"))
-            est = estimate(isl=isl, osl=osl, deployment=d, **kwargs)
+            elif mode == "rate":  # the system's stream over its instances, one G/G/n queue
+                kwargs["rate_rps"] = _num(row.get("rate_rps")) / instances
+                kwargs["pool"] = instances
+            isl_p99 = _num(row.get("isl_p99"))
+            if isl_p99 and isl_p99 > isl:
+                wl = Workload(kwargs.get("rate_rps") or 1.0, LogNormal.from_mean_p99(isl, isl_p99), Fixed(osl))
+                est = estimate(workload=wl, deployment=d, **kwargs)
+            else:
+                est = estimate(isl=isl, osl=osl, deployment=d, **kwargs)
         except PlannerError as exc:
             last_err = exc
             continue
-        instances = (count / (tp * pp)) if count else 1.0
         pred = {"output_tokens_per_s": est.output_tokens_per_s * instances,
                 "ttft_s": est.ttft_s.get(stat, math.nan), "tpot_s": est.tpot_s.get(stat, math.nan),
                 "tp": float(tp)}
-        if best is None or pred["output_tokens_per_s"] > best["output_tokens_per_s"]:
-            best = pred
+        # offline: the TP with the most throughput; at a rate (same throughput): the one with the most
+        # headroom per GPU, as a submitter tuning for the Server scenario would choose
+        score = (est.max_rps / (tp * pp) if mode == "rate" else pred["output_tokens_per_s"])
+        if best is None or score > best_score:
+            best, best_score = pred, score
     if best is None:
         raise PlannerError(str(last_err) if last_err else "no parallelism fits")
     return best

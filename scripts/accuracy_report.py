@@ -109,9 +109,12 @@ def serving_tables(calibration: Path) -> tuple[str, str, str, pd.DataFrame]:
     for r in g.itertuples(index=False):
         lines.append(f"| {r.accelerator} | {r.engine} | {r.metric} | {r.n} | {pct(r.mdape)} | {pct(r.p90)} |")
     head = []
-    for metric, label in (("output_tokens_per_s", "MLPerf Offline throughput"), ("tpot_s", "silicon TPOT"),
-                          ("ttft_s", "silicon TTFT")):
-        sub = rows[rows["metric"] == metric]["ape"]
+    for metric, mode, label in (("output_tokens_per_s", "offline", "MLPerf Offline throughput"),
+                                ("tpot_s", "concurrency", "silicon TPOT (closed loop, mean)"),
+                                ("ttft_s", "concurrency", "silicon TTFT (closed loop, mean)"),
+                                ("tpot_s", "rate", "MLPerf Server p99 TPOT (open loop)"),
+                                ("ttft_s", "rate", "MLPerf Server p99 TTFT (open loop)")):
+        sub = rows[(rows["metric"] == metric) & (rows["mode"] == mode)]["ape"]
         head.append(f"| {label} | {len(sub)} | {pct(sub.median())} | {pct(sub.quantile(0.9))} |")
     headline = "| metric | n | MdAPE | p90 APE |\n|---|---|---|---|\n" + "\n".join(head)
     skipped = f"{len(v.skipped)} hold-out rows could not be evaluated (unsupported models such as Qwen3.5, " \
@@ -162,7 +165,14 @@ seeded half of the rows (seed 0) and everything below scores the other half. Reg
 
 MLPerf Offline rows are predicted as the planner would deploy them: the best TP in 1/2/4/8 for the
 system's accelerator count, dataset mean lengths from `planner/data/mlperf_datasets.csv`. Silicon
-rows are aiconfigurator's aggregated (colocated) runs at a fixed client concurrency.
+rows are aiconfigurator's aggregated (colocated) runs at a fixed client concurrency, predicted by
+the closed-loop model (`planner/serving/closed_loop.py`: the idle-start wave, then client groups
+that keep their offsets; `bench_waves` prompts per client, fitted per engine and family).
+MLPerf Server rows are open loop: Poisson arrivals at the run's `target_qps` spread over the
+system's instances (one G/G/n queue), inputs lognormal with the dataset's mean and p99, the TP with
+the most headroom per GPU; they are scored, not fitted. Submitters tune `target_qps` to just meet
+the p99 limits, so these rows sit near saturation, where latency magnifies every capacity error
+(a rate the model puts beyond capacity is a skipped row, counted below).
 
 ## Serving, per accelerator, engine and metric (hold-out)
 
@@ -191,8 +201,9 @@ conservative (Kingman's approximation with whole-prompt service) and grows faste
 
 ## Where the model is weak
 
-- TTFT of closed-loop benchmarks depends on how clients fall in and out of step; the model uses a
-  fitted burst factor per engine and family, so TTFT errors are several times TPOT errors. Some
+- TTFT of closed-loop benchmarks depends on the benchmark's length (its idle-start wave is
+  1/`bench_waves` of the requests), which the silicon table does not record: it is fitted per
+  engine and family (4-6 prompts per client wherever the data are consistent). Some
   groups disagree with themselves: B200/SGLang DeepSeek rows with identical lengths, concurrency
   and TP report 0.48 s and 5.6 s TTFT across backend versions.
 - Attention-DP silicon rows count `batch_size` per attention rank; the instance serves

@@ -6,8 +6,11 @@ headroom of a few points over the current figures so that a real regression fail
 - MLPerf Offline throughput and aiconfigurator silicon TPOT: MdAPE <= 15% overall (now 12.7% and
   12.5%), the aim the project set itself; MLPerf p90 APE <= 40% (now 32.4%, 53% before the
   ``nodes`` column was honoured) and TPOT p90 <= 35% (now 31.5%);
-- silicon TTFT: MdAPE <= 35% (now 29%): TTFT of closed-loop benchmarks depends on client
-  synchronisation the model only approximates;
+- silicon TTFT: MdAPE <= 40% (now 35.5%). It was 28.7% while a fitted per-request overhead of
+  0.13-0.25 s and a burst factor absorbed the closed loop's waits; the closed loop is now modelled
+  as a loop (planner.serving.closed_loop) with a 5-7 ms overhead, which open-loop plans need;
+- MLPerf Server p99 TTFT and TPOT (open loop, scored only): MdAPE <= 55% each (now 48% and 45%);
+  the aim is 20% (issue 10); these runs sit near saturation, where latency magnifies capacity error;
 - every (accelerator, engine, metric) group with at least 20 rows: MdAPE <= 30% for throughput
   and TPOT; p90 APE <= 80% for throughput and TPOT; MdAPE <= 80% for TTFT. The TTFT bound is
   loose because one group's data disagree with themselves: B200/SGLang DeepSeek rows with the
@@ -28,7 +31,7 @@ def holdout(calibration_dir):
 
 
 def test_headline_out_of_sample_errors(holdout):
-    rows = holdout.rows
+    rows = holdout.rows[holdout.rows["mode"] != "rate"]
     thr = rows[rows["metric"] == "output_tokens_per_s"]["ape"]
     tpot = rows[rows["metric"] == "tpot_s"]["ape"]
     ttft = rows[rows["metric"] == "ttft_s"]["ape"]
@@ -37,11 +40,20 @@ def test_headline_out_of_sample_errors(holdout):
     assert len(thr) >= 80 and len(tpot) >= 500
     assert thr.median() <= 0.15 and thr.quantile(0.9) <= 0.40
     assert tpot.median() <= 0.15 and tpot.quantile(0.9) <= 0.35
-    assert ttft.median() <= 0.35
+    assert ttft.median() <= 0.40
+
+
+def test_mlperf_server_latency(holdout):
+    rows = holdout.rows[holdout.rows["mode"] == "rate"]
+    ttft = rows[rows["metric"] == "ttft_s"]["ape"]
+    tpot = rows[rows["metric"] == "tpot_s"]["ape"]
+    print(f"\nMLPerf Server p99 MdAPE: TTFT {100 * ttft.median():.1f}%, TPOT {100 * tpot.median():.1f}% (n={len(ttft)})")
+    assert len(ttft) >= 50 and len(tpot) >= 50
+    assert ttft.median() <= 0.55 and tpot.median() <= 0.55
 
 
 def test_per_accelerator_and_engine_groups(holdout):
-    rows = holdout.rows
+    rows = holdout.rows[holdout.rows["mode"] != "rate"]
     g = rows.groupby(["accelerator", "engine", "metric"])["ape"].agg(
         n="size", mdape="median", p90=lambda x: x.quantile(0.9)).reset_index()
     print("\n" + g.to_string())

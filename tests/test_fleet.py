@@ -14,7 +14,7 @@ from planner.serving.queueing import pool_wait_s
 TTFT_BOUND = [
     {"model": "llama-3.1-8b", "accelerators": ["H100-SXM"], "disaggregation": "off",
      "workload": {"rate_rps": 4, "input": "lognormal:mean=3000,p99=12000", "output": "lognormal:mean=150,p99=600"},
-     "slo": {"ttft_s": 0.6, "tpot_s": 0.2, "percentile": 99}, "parallelism": {"tp": [1, 2], "pp": [1]}},
+     "slo": {"ttft_s": 0.4, "tpot_s": 0.2, "percentile": 99}, "parallelism": {"tp": [1, 2], "pp": [1]}},
     {"model": "llama-3.1-70b", "precision": "fp8", "kv_dtype": "fp8", "accelerators": ["H200-SXM"],
      "disaggregation": "off",
      "workload": {"rate_rps": 2, "input": "lognormal:mean=2000,p99=8000", "output": "lognormal:mean=200,p99=800"},

@@ -16,9 +16,11 @@ from planner.validate import Validation, validate_frame
 
 
 def serving_rows(calibration: Path, seed: int = 0) -> pd.DataFrame:
-    """Silicon (aggregated) and MLPerf Offline rows on known accelerators, with a ``train`` column."""
+    """Silicon (aggregated), MLPerf Offline and MLPerf Server rows on known accelerators, with a
+    ``train`` column. The Server rows come last, so adding them left the split of the others as it was."""
     frames = [from_aiconfigurator_silicon(Path(calibration) / "aiconfigurator_silicon_sample.csv"),
-              from_mlperf(Path(calibration) / "mlperf_llm_all.csv")]
+              from_mlperf(Path(calibration) / "mlperf_llm_all.csv"),
+              from_mlperf(Path(calibration) / "mlperf_llm_all.csv", scenarios=("Server",))]
     df = pd.concat(frames, ignore_index=True)
     hw = default_hardware()
     known = []

@@ -11,8 +11,9 @@ Schema (one row per measurement; CSV columns, SI units):
 | precision, kv_dtype | weight and KV-cache dtypes (bf16 fp16 fp8 int8 int4 fp4) |
 | engine | vllm, sglang, trtllm (profiles) |
 | isl, osl | mean input / output tokens per request |
+| isl_p99 | p99 input tokens: inputs are lognormal with mean ``isl`` and this p99 (blank: every input is ``isl``) |
 | concurrency | closed-loop clients (blank: offline or rate) |
-| rate_rps | open-loop arrival rate (blank: offline or concurrency) |
+| rate_rps | open-loop arrival rate of the whole system, spread over its count/(tp·pp) instances behind one balancer (blank: offline or concurrency) |
 | output_tokens_per_s | whole-system output throughput |
 | ttft_s, tpot_s | measured latency |
 | stat | which statistic the latencies are: mean, p50, p90, p99 |
@@ -32,7 +33,7 @@ import pandas as pd
 from planner.errors import PlannerError
 
 COLUMNS = ("model", "accelerator", "count", "tp", "pp", "ep", "dp_attn", "precision", "kv_dtype", "engine", "isl",
-           "osl", "concurrency", "rate_rps", "output_tokens_per_s", "ttft_s", "tpot_s", "stat", "source")
+           "osl", "concurrency", "rate_rps", "output_tokens_per_s", "ttft_s", "tpot_s", "stat", "source", "isl_p99")
 REQUIRED = ("model", "accelerator", "engine", "isl", "osl")
 METRICS = ("output_tokens_per_s", "ttft_s", "tpot_s")
 _DATASETS = Path(__file__).resolve().parents[1] / "data" / "mlperf_datasets.csv"
@@ -187,6 +188,9 @@ def from_mlperf(path: str | Path, scenarios: tuple[str, ...] = ("Offline",)) -> 
         # tokens_per_s_per_accel is the system result over accel_count (41,672 = 5,209.1 x 8), so the
         # system throughput is per_accel x accel_count and the system has accel_count x nodes accelerators.
         nodes = _num(r.get("nodes")) or 1.0
+        if r["scenario"] == "Server":
+            rows.extend(_server_row(r, d, engine, prec, nodes))
+            continue
         rows.append({
             "model": r["model_norm"], "accelerator": r["accelerator"], "count": float(r["accel_count"]) * nodes,
             "tp": np.nan,
@@ -198,6 +202,25 @@ def from_mlperf(path: str | Path, scenarios: tuple[str, ...] = ("Offline",)) -> 
             "version": r["version"],
         })
     return pd.DataFrame(rows)
+
+
+def _server_row(r: dict, d: pd.Series, engine: str, prec: str, nodes: float) -> list[dict]:
+    """An MLPerf Server run as an open-loop row: Poisson arrivals at ``target_qps`` spread over the
+    system's instances, the dataset's input lengths as a lognormal (mean and p99 from the dataset
+    file), measured p99 TTFT and p99 TPOT (LoadGen's constraints are on the p99). Runs without the
+    latency figures (older logs) or without a dataset p99 are left out."""
+    qps, ttft, tpot = _num(r.get("target_qps")), _num(r.get("p99_ttft_ms")), _num(r.get("p99_tpot_ms"))
+    p99 = _num(d.get("p99_input_tokens"))
+    if not (qps and ttft and tpot and p99):
+        return []
+    return [{
+        "model": r["model_norm"], "accelerator": r["accelerator"], "count": float(r["accel_count"]) * nodes,
+        "tp": np.nan, "pp": 1, "ep": 1, "precision": prec, "kv_dtype": "fp8" if prec in ("fp8", "fp4") else "bf16",
+        "engine": engine, "isl": d["mean_input_tokens"], "osl": d["mean_output_tokens"], "concurrency": np.nan,
+        "rate_rps": qps, "output_tokens_per_s": np.nan, "ttft_s": ttft / 1e3, "tpot_s": tpot / 1e3, "stat": "p99",
+        "isl_p99": p99, "source": f"mlperf {r['version']} {r['submitter']} {r['system']} {r['model_norm']} Server",
+        "version": r["version"],
+    }]
 
 
 def from_vllm_bench(path: str | Path) -> pd.DataFrame:

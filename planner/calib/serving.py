@@ -5,7 +5,7 @@ profile's values, and every factor stays within physical bounds.
 
 Two levels: kernel-level factors come from kernel tables (``planner.calib.kernels``), physical and
 shared by every engine; what a serving engine adds on top (per-kernel cost inside a step, per-step
-host overhead, per-request TTFT overhead, closed-loop burstiness) is fitted here per (engine,
+host overhead, per-request TTFT overhead, the closed-loop benchmark's prompts per client) is fitted here per (engine,
 accelerator family) with the regularised (MAP) fit of ``planner.calib.fit`` (soft-L1 on
 ln(predicted/measured), priors at the profile's values, physical bounds, standard errors).
 Families without kernel tables (AMD, for instance) also get their bandwidth and compute
@@ -26,7 +26,7 @@ from planner.hardware import HardwareDB, default_hardware
 from planner.profile import Efficiency, Profile
 from planner.validate import predict_row
 
-SERVING_FACTORS = ("kernel_overhead_s", "step_overhead_s", "ttft_overhead_s", "closed_loop_burst", "mem_eff_max",
+SERVING_FACTORS = ("kernel_overhead_s", "step_overhead_s", "ttft_overhead_s", "bench_waves", "mem_eff_max",
                    "gemm_eff_max")
 # Physical floors keep factors the data cannot pin down from collapsing to zero: a kernel inside a
 # CUDA graph still costs about a microsecond, an engine step (schedule, sample, detokenise) a few
@@ -39,12 +39,12 @@ SERVING_FACTORS = ("kernel_overhead_s", "step_overhead_s", "ttft_overhead_s", "c
 SERVING_PRIORS: dict[str, Prior] = {**PRIORS,
                                     "mem_eff_max": replace(PRIORS["mem_eff_max"], lo=0.4),
                                     "gemm_eff_max": replace(PRIORS["gemm_eff_max"], lo=0.3)}
-OVERHEAD_FACTORS = ("kernel_overhead_s", "step_overhead_s", "ttft_overhead_s", "closed_loop_burst")
+OVERHEAD_FACTORS = ("kernel_overhead_s", "step_overhead_s", "ttft_overhead_s", "bench_waves")
 
 
 def identifiable(rows: list[dict], kernel_factors_known: bool = False) -> tuple[str, ...]:
     """The factors the rows can pin down: TTFT rows fix the TTFT overhead, closed-loop TTFT rows the
-    burst factor, latency rows the per-kernel and per-step overheads; throughput-only rows (MLPerf
+    benchmark's prompts per client (its idle-start wave), latency rows the per-kernel and per-step overheads; throughput-only rows (MLPerf
     Offline) the per-step overhead when kernel factors are known, else only the bandwidth and compute
     efficiencies. With ``kernel_factors_known`` (a family fitted on kernel tables) the bandwidth
     efficiency is not refitted: it is physical, one value for every engine."""
@@ -58,7 +58,7 @@ def identifiable(rows: list[dict], kernel_factors_known: bool = False) -> tuple[
     else:
         out += ["gemm_eff_max"]
     if has["ttft_s"]:
-        out += ["ttft_overhead_s"] + (["closed_loop_burst"] if closed else [])
+        out += ["ttft_overhead_s"] + (["bench_waves"] if closed else [])
     return tuple(out)
 
 

@@ -28,6 +28,7 @@ from planner.errors import InputError, PlannerError
 from planner.perf.shape import decode_shape, prefill_shape
 from planner.perf.step import step_time
 from planner.serving.instance import Instance, RequestSize
+from planner.serving.closed_loop import closed_loop_ttft_s
 from planner.serving.roles import Prefill, instance_model
 from planner.serving.table import bucket_size
 from planner.workload import SLO, Workload, bucketize, read_trace
@@ -110,12 +111,13 @@ def estimate(model: str | None = None, accelerator: str | None = None, tp: int =
              precision: str = "bf16", kv_dtype: str | None = None, engine: str = "vllm", isl: int | None = None,
              osl: int | None = None, workload: Workload | str | Path | None = None, concurrency: int | None = None,
              rate_rps: float | None = None, slo: SLO | None = None, role: str = "colocated",
-             deployment: Deployment | None = None, dp_attn: bool = False, **db: Any) -> Estimate:
+             deployment: Deployment | None = None, dp_attn: bool = False, pool: int = 1, **db: Any) -> Estimate:
     """Throughput, latency and limits of one instance (see the module docstring for the modes).
 
     Give ``model`` and ``accelerator`` (with parallelism, precision and engine), or a ready
     ``deployment``, not both. A workload file that states a rate is estimated at that rate unless
-    ``concurrency`` or ``rate_rps`` says otherwise."""
+    ``concurrency`` or ``rate_rps`` says otherwise. ``pool``: instances sharing the request stream
+    behind one balancer (``rate_rps`` is then one instance's share; queueing as G/G/pool)."""
     if concurrency is not None and rate_rps is not None:
         raise InputError("concurrency/rate", "one of --concurrency or --rate, not both")
     rate_rps = _positive(rate_rps, "rate")
@@ -150,7 +152,9 @@ def estimate(model: str | None = None, accelerator: str | None = None, tp: int =
         workload = Workload.fixed(rate_rps or 1.0, isl, osl)  # the rate is used only in rate mode
     pct = slo.percentile if slo else 99.0
     size = request_size(workload, pct)
-    inst = instance_model(d, role, size, arrival_cv=workload.arrival_cv, open_loop=rate_rps is not None)
+    if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
+        raise InputError("pool", "an integer >= 1 (instances behind one balancer)", pool)
+    inst = instance_model(d, role, size, arrival_cv=workload.arrival_cv, open_loop=rate_rps is not None, pool=pool)
     mem = inst.memory
     if not mem.fits:
         raise PlannerError(f"does not fit: {mem.reason}")
@@ -220,12 +224,13 @@ def latency_sweep(dep: Deployment, isl: float, osl: float, arrival_cv: float = 1
     return rows
 
 
-def _closed_loop(inst: Instance, n: int, pcts: tuple[float, ...], notes: list[str]):
-    """N clients each sending its next request when the previous one ends. Clients drift out of
-    step, so arrivals look random at λ = N_eff / (TTFT + (O−1)·TPOT), solved by fixed-point
-    iteration; TPOT is the colocated step at N_eff (with its prefill share). Clients with fixed
-    lengths stay partly in step: each prompt also waits ``closed_loop_burst·(N−1)`` prefills
-    (a calibrated engine factor), uniformly spread between none and twice that."""
+def _closed_loop(inst: Instance, n: int, pcts: tuple[float, ...], notes: list[str], waves: float | None = None):
+    """N clients each sending its next request when the previous one ends (a benchmark run of
+    ``waves`` prompts per client; default the profile's ``bench_waves``). TTFT is the closed loop's
+    own mechanics (``planner.serving.closed_loop``: an idle-start wave, then groups that keep their
+    offsets) plus the engine's per-request overhead; TPOT is the colocated step at N (with its prefill
+    share); the rate follows from Little's law, λ = N / (TTFT + (O−1)·TPOT), capped at the instance's
+    maximum, where the clients queue for it and Little's law gives the extra wait."""
     O = inst.size.osl
     n_eff = min(float(n), inst.max_concurrency)
     if n_eff < n:
@@ -233,24 +238,15 @@ def _closed_loop(inst: Instance, n: int, pcts: tuple[float, ...], notes: list[st
                      f"{inst.max_concurrency:.0f}; the rest queue")
     tpot = inst.step_s(n_eff)
     decode_s = max(O - 1, 0) * tpot
-    ttft, _ = inst.ttft(0.0, n_eff, pcts, ca2=0.0, open_loop=False)
+    w = inst.dep.eff.bench_waves if waves is None else waves
+    ttft = closed_loop_ttft_s(inst, n_eff, w, pcts)
+    ttft = {k: v + inst.dep.eff.ttft_overhead_s for k, v in ttft.items()}
     top = inst.max_rps * 0.999
-    rate = min(n_eff / (ttft["mean"] + decode_s), top)
-    for _ in range(40):
-        ttft, rho = inst.ttft(rate, n_eff, pcts, ca2=0.0, open_loop=False)
-        new = min(n_eff / (ttft["mean"] + decode_s), top) if rho < 1 else top
-        if abs(new - rate) < 1e-6 * rate:
-            break
-        rate = 0.5 * (rate + new)
-    # At the cap the clients queue for the instance: Little's law N = λ·(TTFT + (O−1)·TPOT) gives the
-    # mean TTFT; keep the queueing model's spread around it.
-    little = n_eff / rate - decode_s
-    if little > ttft["mean"]:
-        shift = little - ttft["mean"]
+    rate = n_eff / (ttft["mean"] + decode_s)
+    if rate > top:  # the instance cannot keep up: clients queue for it (Little's law over the cycle)
+        shift = n_eff / top - decode_s - ttft["mean"]
         ttft = {k: v + shift for k, v in ttft.items()}
-    # wait behind the prompts of the same burst: uniform between none and twice the mean
-    burst = inst.dep.eff.closed_loop_burst * max(n_eff - 1.0, 0.0) * inst.prefill_alone_s()
-    ttft = {k: v + (burst if k == "mean" else 2.0 * float(k[1:]) / 100.0 * burst) for k, v in ttft.items()}
+        rate = top
     if n > n_eff:  # clients beyond the cap wait for a slot: Little's law over all n clients
         extra = (n - n_eff) / rate
         ttft = {k: v + extra for k, v in ttft.items()}
