@@ -35,7 +35,8 @@ def scenario(i: int, seed: int) -> dict:
     isl, osl = int(r.choice([256, 512, 1024, 2048])), int(r.choice([64, 128, 256, 512]))
     return {"name": f"property-{i}", "model": model,
             "workload": {"rate_rps": float(np.round(r.uniform(0.5, 30), 2)),
-                         "input": f"lognormal:mean={isl},p99={isl * 4}", "output": f"lognormal:mean={osl},p99={osl * 3}",
+                         "input": f"lognormal:mean={isl},p99={isl * 4}",
+                         "output": f"lognormal:mean={osl},p99={osl * 3}",
                          "arrival_cv": float(r.choice([1.0, 1.0, 1.5]))},
             "buckets": {"isl": int(r.choice([1, 2])), "osl": int(r.choice([1, 2]))},
             "slo": {"ttft_s": float(r.choice([0.5, 1.0, 2.0, 4.0])), "tpot_s": float(r.choice([0.03, 0.05, 0.1])),

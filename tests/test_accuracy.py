@@ -47,7 +47,8 @@ def test_mlperf_server_latency(holdout):
     rows = holdout.rows[holdout.rows["mode"] == "rate"]
     ttft = rows[rows["metric"] == "ttft_s"]["ape"]
     tpot = rows[rows["metric"] == "tpot_s"]["ape"]
-    print(f"\nMLPerf Server p99 MdAPE: TTFT {100 * ttft.median():.1f}%, TPOT {100 * tpot.median():.1f}% (n={len(ttft)})")
+    print(f"\nMLPerf Server p99 MdAPE: TTFT {100 * ttft.median():.1f}%, TPOT {100 * tpot.median():.1f}% "
+          f"(n={len(ttft)})")
     assert len(ttft) >= 50 and len(tpot) >= 50
     assert ttft.median() <= 0.55 and tpot.median() <= 0.55
 

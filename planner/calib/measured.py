@@ -13,7 +13,7 @@ Schema (one row per measurement; CSV columns, SI units):
 | isl, osl | mean input / output tokens per request |
 | isl_p99 | p99 input tokens: inputs are lognormal with mean ``isl`` and this p99 (blank: every input is ``isl``) |
 | concurrency | closed-loop clients (blank: offline or rate) |
-| rate_rps | open-loop arrival rate of the whole system, spread over its count/(tp·pp) instances behind one balancer (blank: offline or concurrency) |
+| rate_rps | open-loop arrival rate of the system, over its count/(tp·pp) instances (blank: offline or concurrency) |
 | output_tokens_per_s | whole-system output throughput |
 | ttft_s, tpot_s | measured latency |
 | stat | which statistic the latencies are: mean, p50, p90, p99 |

@@ -44,7 +44,8 @@ OVERHEAD_FACTORS = ("kernel_overhead_s", "step_overhead_s", "ttft_overhead_s", "
 
 def identifiable(rows: list[dict], kernel_factors_known: bool = False) -> tuple[str, ...]:
     """The factors the rows can pin down: TTFT rows fix the TTFT overhead, closed-loop TTFT rows the
-    benchmark's prompts per client (its idle-start wave), latency rows the per-kernel and per-step overheads; throughput-only rows (MLPerf
+    benchmark's prompts per client (its idle-start wave),
+    latency rows the per-kernel and per-step overheads; throughput-only rows (MLPerf
     Offline) the per-step overhead when kernel factors are known, else only the bandwidth and compute
     efficiencies. With ``kernel_factors_known`` (a family fitted on kernel tables) the bandwidth
     efficiency is not refitted: it is physical, one value for every engine."""

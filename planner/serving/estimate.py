@@ -27,8 +27,8 @@ from planner.deployment import Deployment, make_deployment
 from planner.errors import InputError, PlannerError
 from planner.perf.shape import decode_shape, prefill_shape
 from planner.perf.step import step_time
-from planner.serving.instance import Instance, RequestSize
 from planner.serving.closed_loop import closed_loop_ttft_s
+from planner.serving.instance import Instance, RequestSize
 from planner.serving.roles import Prefill, instance_model
 from planner.serving.table import bucket_size
 from planner.workload import SLO, Workload, bucketize, read_trace
