@@ -377,6 +377,7 @@ def _register() -> None:
     """The planning commands live in ``cli_plan`` (kept apart to keep each module small)."""
     import planner.cli_fleet  # noqa: F401
     import planner.cli_plan  # noqa: F401
+    import planner.cli_sweep  # noqa: F401
 
 
 _register()
