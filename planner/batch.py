@@ -154,7 +154,7 @@ def _run_dask(jobs: list[dict[str, Any]], scheduler: str, progress: Callable[[],
                            f"({exc.__class__.__name__}: {' '.join(str(exc).split())[:200]})") from None
     with client:
         futures = client.map(plan_job, jobs, pure=False)
-        for _ in as_completed(futures):
+        for _ in as_completed(futures, loop=client.loop):
             if progress is not None:
                 progress()
         return list(client.gather(futures))

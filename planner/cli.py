@@ -79,7 +79,9 @@ def refuse_inputs(path: Path | None, flag: str, *inputs: Path | str | None) -> N
 
 
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)  # "[dask]" stays text
     raise typer.Exit(code)
 
 

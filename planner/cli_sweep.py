@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from planner.cli import _JSON, _STATE, _hw, app, err, guarded, out, print_json, refuse_inputs
+from planner.cli import _JSON, _STATE, _hw, app, err, fail, guarded, out, print_json, refuse_inputs
 
 WORKERS = typer.Option(None, "--workers", "-w", help="Local worker processes (default: one per CPU core; "
                        "1: in this process).")
@@ -71,8 +71,5 @@ def _exit_code(rows: list[dict[str, Any]]) -> None:
     if any(r["feasible"] for r in rows):
         return
     if all(r["status"] == "invalid" for r in rows):
-        err.print(f"[bold red]error:[/] every point is invalid; point 0: {rows[0]['reason']}", highlight=False,
-                  soft_wrap=True)
-        raise typer.Exit(2)
-    err.print("[bold red]error:[/] no point of the sweep has a plan that meets its constraints", highlight=False)
-    raise typer.Exit(1)
+        fail(f"every point is invalid; point 0: {rows[0]['reason']}")
+    fail("no point of the sweep has a plan that meets its constraints", 1)
