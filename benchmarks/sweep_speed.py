@@ -13,6 +13,7 @@ the speed-up cannot reach 2.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -49,7 +50,9 @@ def main() -> None:
         sw = load_sweep(path)
         run_sweep(sw, workers=1)  # warm this process's caches, as a worker's would be after its first point
         serial_s, serial = timed(lambda: run_sweep(sw, workers=1), args.runs)
-        print(f"{sw.size} points, {cpu_count()} CPU cores visible; median of {args.runs} runs")
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(f"{sw.size} points, {cpu_count()} CPU cores visible, 1-min load average {load:.2f} before the runs "
+              f"(other processes' load lowers the speed-up); median of {args.runs} runs")
         print(f"serial (1 process):          {serial_s:6.2f} s  {1e3 * serial_s / sw.size:5.1f} ms/point")
         pool_s, pool = timed(lambda: run_sweep(sw, workers=2), args.runs)
         print(f"local pool, 2 workers:       {pool_s:6.2f} s  speed-up {serial_s / pool_s:4.2f}x  "
