@@ -79,7 +79,9 @@ def refuse_inputs(path: Path | None, flag: str, *inputs: Path | str | None) -> N
 
 
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)  # "[dask]" stays text
     raise typer.Exit(code)
 
 
@@ -377,6 +379,7 @@ def _register() -> None:
     """The planning commands live in ``cli_plan`` (kept apart to keep each module small)."""
     import planner.cli_fleet  # noqa: F401
     import planner.cli_plan  # noqa: F401
+    import planner.cli_sweep  # noqa: F401
 
 
 _register()

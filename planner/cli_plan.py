@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from planner.cli import _JSON, _TPOT, _TTFT, _hw, app, check_output, err, fail, guarded, out, print_json, refuse_inputs
+from planner.cli_sweep import SCHEDULER, WORKERS, progress_bar
 from planner.report import tables
 
 _SCENARIO = typer.Argument(None, help="Scenario YAML/TOML (flags below override it).")
@@ -196,20 +197,20 @@ def capacity_cmd(scenario: Path = typer.Argument(..., help="Scenario YAML/TOML."
 def sheet_cmd(src: Path = typer.Argument(..., help="Sheet of scenarios (XLSX or CSV), one per row."),
               output: Path = typer.Option(..., "--output", "-o", help="Where to write the plans (XLSX or CSV)."),
               as_json: bool = _JSON,
-              quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.")) -> None:
+              quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+              workers: int | None = WORKERS, scheduler: str | None = SCHEDULER) -> None:
     """Plan every row of a capacity spreadsheet and write the plans back as a sheet."""
+    from planner.batch import check_workers
+    from planner.cli import _STATE
     from planner.sheet import plan_sheet
 
+    check_workers(workers, scheduler)
     check_output(output, "--output", (".xlsx", ".csv"))
     refuse_inputs(output, "--output", src)
-    if not quiet and not as_json and sys.stderr.isatty():
-        from rich.progress import Progress
-
-        with Progress(transient=True, console=err) as prog:
-            task = prog.add_task("planning rows", total=None)
-            df = plan_sheet(src, output, progress=lambda: prog.advance(task), hw=_hw())
-    else:
-        df = plan_sheet(src, output, hw=_hw())
+    _hw()  # a bad --hardware-path fails here, once, not in every row
+    with progress_bar("planning rows", quiet or as_json) as (advance, _):
+        df = plan_sheet(src, output, progress=advance, workers=workers, scheduler=scheduler,
+                        hardware_paths=_STATE["hardware_paths"])
     if as_json:
         print_json(df.to_dict("records"))
         return

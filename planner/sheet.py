@@ -32,7 +32,7 @@ from __future__ import annotations
 import difflib
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -189,37 +189,55 @@ def row_to_scenario(row: dict, where: str = "row") -> dict[str, Any]:
 
 
 def plan_sheet(src: str | Path, dst: str | Path | None = None, progress: Callable[[], Any] | None = None,
-               hw: Any = None) -> pd.DataFrame:
-    """Plan every row of ``src`` on ``hw`` (default: the shipped hardware database); write the result
-    sheet to ``dst`` (XLSX or CSV) when given. A bad row is marked invalid; the others are planned."""
-    from planner.planning import plan
-    from planner.scenario import parse_scenario
+               hw: Any = None, workers: int | None = 1, scheduler: str | None = None,
+               hardware_paths: Sequence[str | Path] = ()) -> pd.DataFrame:
+    """Plan every row of ``src``; write the result sheet to ``dst`` (XLSX or CSV) when given. A bad row is
+    marked invalid; the others are planned. ``workers``/``scheduler`` as in ``batch.run_jobs`` (default:
+    serially here); the shipped hardware plus ``hardware_paths``, or ``hw`` itself when serial."""
+    from planner.batch import check_workers, make_job, plan_job, run_jobs
 
+    check_workers(workers, scheduler)
     df = _read(Path(src))
-    out_rows = []
-    for i, row in enumerate(df.to_dict("records")):
-        res: dict[str, Any] = dict(row)
+    records = df.to_dict("records")
+    results: list[dict[str, Any] | None] = [None] * len(records)
+    jobs, at = [], []
+    for i, row in enumerate(records):
         where = f"row {i + 2}"
         try:
-            p = plan(parse_scenario(row_to_scenario(row, where), where, Path(src).parent), hw=hw,
-                     alternatives=False)
-            res.update(status=p.status, cost_per_hour=round(p.cost_per_hour, 4),
-                       cost_per_million_output_tokens=round(p.cost_per_million_output_tokens, 4),
-                       total_gpus=p.total_gpus,
-                       groups="; ".join(f"{g.instances}x {g.accelerator} TP{g.tp}" + (f" PP{g.pp}" if g.pp > 1 else "")
-                                        + f" {g.role}" for g in p.groups),
-                       predicted_ttft_s=round(p.predicted["ttft_s"], 4),
-                       predicted_tpot_s=round(p.predicted["tpot_s"], 5), reason="")
+            jobs.append(make_job(row_to_scenario(row, where), where, Path(src).parent, hardware_paths))
+            at.append(i)
         except PlannerError as exc:
-            res.update(status="infeasible" if exc.__class__.__name__ == "InfeasibleError" else "invalid",
-                       reason=str(exc))
-        out_rows.append(res)
-        if progress is not None:
-            progress()
-    out = pd.DataFrame(out_rows)
+            results[i] = {"status": "invalid", "reason": str(exc)}
+            if progress is not None:
+                progress()
+    if hw is not None and (scheduler is not None or workers != 1):
+        raise PlannerError("plan_sheet: a live hardware database cannot go to worker processes; "
+                           "give hardware_paths instead of hw")
+    if hw is not None:
+        rows = []
+        for j in jobs:
+            rows.append(plan_job(j, hw))
+            if progress is not None:
+                progress()
+    else:
+        rows = run_jobs(jobs, workers=workers, scheduler=scheduler, progress=progress)
+    for i, r in zip(at, rows):
+        results[i] = _sheet_result(r)
+    out = pd.DataFrame([{**row, **(res or {})} for row, res in zip(records, results)])
     if dst is not None:
         write_sheet(out, Path(dst))
     return out
+
+
+def _sheet_result(r: dict[str, Any]) -> dict[str, Any]:
+    """A ``batch.plan_job`` row as the sheet's output columns (rounded as a spreadsheet shows them)."""
+    if not r["feasible"]:
+        return {"status": r["status"] if r["status"] in ("infeasible", "error") else "invalid", "reason": r["reason"]}
+    return {"status": r["status"], "cost_per_hour": round(r["cost_per_hour"], 4),
+            "cost_per_million_output_tokens": round(r["cost_per_million_output_tokens"], 4),
+            "total_gpus": r["total_gpus"], "groups": r["groups"],
+            "predicted_ttft_s": round(r["predicted_ttft_s"], 4), "predicted_tpot_s": round(r["predicted_tpot_s"], 5),
+            "reason": ""}
 
 
 def _formula_like(v: Any) -> bool:

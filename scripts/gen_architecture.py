@@ -27,9 +27,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("optimise (reads only the capacity table)", ("planner.optimise",)),
     ("planning", ("planner.plan_result", "planner.planning", "planner.pareto", "planner.uncertainty")),
     ("validation and calibration", ("planner.calib", "planner.validate", "planner.calibrate", "planner.sheet",
+                                     "planner.batch", "planner.sweep",
                                      "planner.verify", "planner.verify_result")),
     ("report (tables, files, plots)", ("planner.report", "planner.emit")),
-    ("facade and CLI", ("planner.api", "planner.cli", "planner.cli_plan", "planner.cli_fleet", "planner")),
+    ("facade and CLI", ("planner.api", "planner.cli", "planner.cli_plan", "planner.cli_fleet", "planner.cli_sweep",
+                        "planner")),
 ]
 
 

@@ -41,6 +41,8 @@ def cases(tmp: Path) -> dict[str, list[str]]:
                    "ttft_s": 1.0, "tpot_s": 0.05, "accelerators": "H100-SXM"}]).to_csv(sheet, index=False)
     budget = str(ROOT / "examples" / "budget_capped.yaml")
     plan_json = tmp / "plan.json"
+    sweep = tmp / "sweep.yaml"
+    sweep.write_text("base: " + budget + "\naxes: {workload.rate_rps: [1]}\n")
     return {
         "hardware list": ["hardware", "list"], "hardware show": ["hardware", "show", "h100"],
         "models list": ["models", "list"], "models show": ["models", "show", "llama-3.1-8b"],
@@ -51,6 +53,7 @@ def cases(tmp: Path) -> dict[str, list[str]]:
                      "--requests", "50"],
         "plan": ["plan", budget], "capacity": ["capacity", budget],
         "sheet": ["sheet", str(sheet), "-o", str(tmp / "out.csv")],
+        "sweep": ["sweep", str(sweep)],
         "validate": ["validate", str(measured)],
         "calibrate": ["calibrate", str(measured), "-o", str(tmp / "p.yaml"), "--holdout", "0"],
         "pareto": ["pareto", "-m", "llama-3.1-8b", "--gpu", "h100", "--colocated-only"],
