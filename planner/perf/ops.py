@@ -93,6 +93,15 @@ def moe_ops(model: ModelArch, par: Parallel, prec: Precision, tokens: float, lay
     return ops
 
 
+def dp_moe_by_all_to_all(a2a_bytes, gather_bytes, ranks: int) -> bool:
+    """Whether data-parallel-attention ranks reach fully expert-parallel MoE layers by all-to-all
+    (dispatch + combine, ``2·a2a_bytes`` per GPU: DeepEP, CloudMatrix) rather than by gathering every
+    rank's tokens and reduce-scattering the result (``2·(n−1)/n·gather_bytes``: TensorRT-LLM's default,
+    SGLang without DeepEP): engines pick the one that moves fewer bytes (all-to-all wins at wide EP,
+    where each rank receives only ~k/ep of the tokens)."""
+    return anywhere(2.0 * a2a_bytes < 2.0 * (ranks - 1) / ranks * gather_bytes)
+
+
 def kv_heads_per_rank(model: ModelArch, tp: int) -> float:
     """KV heads each TP rank stores: n_kv/t, or 1 (replicated) when t > n_kv."""
     return max(1.0, model.n_kv_heads / tp)
@@ -224,8 +233,10 @@ def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape
     frac = layers / model.n_layers
     ops: list[Op] = []
 
+    dpa = par.dp_attn and t > 1
+    local = T / t if dpa else T  # tokens this GPU embeds, normalises and routes itself
     if first_stage:
-        ops.append(Op("embedding", "memory", 0.0, T * h * a * 2, attn_dtype, launches=1))
+        ops.append(Op("embedding", "memory", 0.0, local * h * a * 2, attn_dtype, launches=1))
 
     # --- attention (TP-split, or data-parallel: each GPU its own 1/tp of the sequences) -------
     if par.dp_attn:
@@ -240,25 +251,36 @@ def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape
         ops.append(_gemm("mlp_up", T, h, (mats - 1) * model.intermediate / t, dense_layers, prec, gemm_dtype))
         ops.append(_gemm("mlp_down", T, model.intermediate / t, h, dense_layers, prec, gemm_dtype))
     moe_layers = model.n_moe_layers * frac
+    gather_layers = layers  # layers whose FFN input is gathered across data-parallel attention ranks
     if moe_layers:
         f = model.moe_intermediate
-        ops.append(_gemm("router", T, h, model.n_experts, moe_layers, prec, half_dtype, weight_bytes=a))
-        ops += moe_ops(model, par, prec, T, moe_layers, gemm_dtype)
+        ops.append(_gemm("router", local, h, model.n_experts, moe_layers, prec, half_dtype, weight_bytes=a))
+        moe = moe_ops(model, par, prec, T, moe_layers, gemm_dtype)
+        a2a = [o for o in moe if o.kind == "comm"]
+        wide = dpa and par.ep == t and a2a and dp_moe_by_all_to_all(a2a[0].comm_bytes, T * h * a, t)
+        if dpa and par.ep == t and not wide:
+            moe = [o for o in moe if o.kind != "comm"]  # tokens reach the experts by the gather instead
+        if wide:
+            gather_layers = dense_layers
+        ops += moe
         if model.n_shared_experts:
             width = model.shared_intermediate or model.n_shared_experts * f
-            ops.append(_gemm("shared_expert", T, h, mats * width / t, moe_layers, prec, gemm_dtype))
+            if wide:  # each rank runs the (replicated) shared expert on its own tokens
+                ops.append(_gemm("shared_expert", local, h, mats * width, moe_layers, prec, gemm_dtype))
+            else:
+                ops.append(_gemm("shared_expert", T, h, mats * width / t, moe_layers, prec, gemm_dtype))
 
     # --- norms, activations, residuals (elementwise, memory-bound) ---------------------
     ffn_width = model.intermediate if not model.is_moe else model.top_k * model.moe_intermediate
-    elem = (2 * 2 + 2 * 3) * T * h * a + 3 * T * ffn_width / t * a
+    elem = (2 * 2 + 2 * 3) * local * h * a + 3 * T * ffn_width / t * a
     ops.append(Op("norm_act_residual", "memory", 0.0, elem * layers, attn_dtype, launches=4 * layers))
 
-    if t > 1 and par.dp_attn:
+    if dpa and gather_layers:
         # tokens of every rank gathered before the FFN/MoE and reduce-scattered after: one
         # all-gather plus one reduce-scatter per layer moves what one all-reduce does
-        ops.append(Op("dp_gather_scatter", "comm", 0.0, 0.0, gemm_dtype, launches=layers,
+        ops.append(Op("dp_gather_scatter", "comm", 0.0, 0.0, gemm_dtype, launches=gather_layers,
                       comm_bytes=T * h * a, group=t, collective="all_reduce"))
-    elif t > 1:
+    elif t > 1 and not dpa:
         ops.append(Op("tp_all_reduce", "comm", 0.0, 0.0, gemm_dtype, launches=2 * layers,
                       comm_bytes=T * h * a, group=t, collective="all_reduce"))
     if last_stage and anywhere(shape.logit_seqs > 0):
