@@ -9,7 +9,7 @@ With ``E`` routed experts on ``n`` expert-parallel ranks, T tokens and top-k rou
 - **Busiest rank.** Under uniform routing a rank's load (token-expert assignments) is
   ~Binomial(T·k, 1/n), mean ``μ = T·k/n``. The expected maximum over n ranks is
 
-      L_max = min(μ + √(2·μ·ln n), T·min(k, s))
+      L_max = min(max(μ + √(2·μ·ln n), min(T·k, 1)), T·min(k, s))
 
   (balls into bins with m ≫ n·ln n balls: max load = m/n + √(2·(m/n)·ln n)·(1 + o(1)),
   Raab & Steger, "Balls into Bins — A Simple and Tight Analysis", RANDOM 1998, Theorem 1; the cap
@@ -45,12 +45,13 @@ def redundant_slots(n_experts: int, ep: int) -> int:
 
 def busiest_rank_load(tokens, top_k: int, ranks: int, slots: int):
     """Expected token-expert assignments on the busiest of ``ranks`` EP ranks (module docstring):
-    ``min(μ + √(2·μ·ln n), T·min(k, s))`` with ``μ = T·k/n``; exactly ``T·k`` on one rank."""
+    ``min(max(μ + √(2·μ·ln n), min(T·k, 1)), T·min(k, s))`` with ``μ = T·k/n``; ``T·k`` on one rank."""
     mean = tokens * top_k / ranks
     if ranks <= 1:
         return mean
     spread = np.sqrt(2.0 * mean * math.log(ranks))
-    return np.minimum(mean + spread, tokens * min(top_k, slots))
+    one = np.minimum(tokens * top_k, 1.0)  # some rank receives at least one assignment
+    return np.minimum(np.maximum(mean + spread, one), tokens * min(top_k, slots))
 
 
 def grouped_width_eff(width: float) -> float:
