@@ -3,7 +3,7 @@
 ``Deployment`` holds the model, the accelerator, the parallelism, the precision, the engine
 profile and the engine settings a scenario chose. Its constructor runs every check that decides
 whether the split can exist at all (heads, layers and experts divide; TP inside the scale-up
-domain; the weight dtype runs on the hardware; the engine runs on the vendor), so every path
+domain or whole domains; the weight dtype runs on the hardware; the engine runs on the vendor), so every path
 that builds one (``estimate``, ``plan``, ``validate``, ``simulate``) meets the same rules,
 whatever the order in which accelerators are listed.
 """
@@ -44,6 +44,15 @@ def precision_for(weights: str, kv_dtype: str | None, engine: str = "vllm") -> P
     return Precision(weights=weights, kv=kv or default_kv_dtype(engine, weights), activations=act)
 
 
+def check_domains(tp: int, acc: Accelerator) -> None:
+    """Raise unless a TP group of ``tp`` GPUs fits one scale-up domain or fills whole domains
+    (TP/EP/attention-DP across nodes then run their collectives over scale-out as well)."""
+    dom = acc.scaleup_domain
+    if tp > dom and tp % dom:
+        raise PlannerError(f"tp: {tp} exceeds the {dom}-GPU scale-up domain of {acc.id} without filling whole "
+                           f"domains; use tp <= {dom} or a multiple of {dom}")
+
+
 @dataclass(frozen=True)
 class Deployment:
     """A model on one instance shape: accelerator, parallelism, precision, engine profile and settings."""
@@ -58,9 +67,7 @@ class Deployment:
     def __post_init__(self) -> None:
         m, acc, par = self.model, self.accelerator, self.parallel
         check_parallel(par, m.n_heads, m.n_kv_heads, m.n_layers, m.n_experts)
-        if par.tp > acc.scaleup_domain:
-            raise PlannerError(f"tp: {par.tp} exceeds the {acc.scaleup_domain}-GPU scale-up domain of {acc.id}; "
-                               f"use tp <= {acc.scaleup_domain} and pipeline parallelism across domains")
+        check_domains(par.tp, acc)
         self.precision.gemm_dtype(set(acc.peak_flops))
         check_engine(self.profile.engine, acc)
 

@@ -16,7 +16,9 @@ class Parallel:
     TP group), so ``ep`` must divide ``tp``. With ``dp_attn`` the attention runs data-parallel
     across the ``tp`` GPUs (each holds the attention weights and the KV of its own sequences) while
     the MoE layers stay expert/tensor-parallel across them (SGLang ``--enable-dp-attention``,
-    TensorRT-LLM ``enable_attention_dp``).
+    TensorRT-LLM ``enable_attention_dp``). ``ep`` need not divide the expert count: each EP rank
+    holds ``⌈E/ep⌉`` expert slots and the spare ones hold redundant replicas of hot experts
+    (``planner.perf.moe``; CloudMatrix384 runs DeepSeek decode at EP320).
     """
 
     tp: int = 1
@@ -66,5 +68,6 @@ def check_parallel(par: Parallel, n_heads: int, n_kv_heads: int, n_layers: int, 
         raise PlannerError(f"pp: {par.pp} exceeds the model's {n_layers} layers")
     if par.ep > 1 and not n_experts:
         raise PlannerError("ep: expert parallelism needs a mixture-of-experts model")
-    if n_experts and n_experts % par.ep:
-        raise PlannerError(f"ep: {par.ep} does not divide the model's {n_experts} experts")
+    if n_experts and par.ep > 2 * n_experts:
+        raise PlannerError(f"ep: {par.ep} is more than twice the model's {n_experts} experts (each EP rank holds "
+                           f"at least one expert, at most one replica per expert); use ep <= {2 * n_experts}")

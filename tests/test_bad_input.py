@@ -86,7 +86,8 @@ CASES = {
     "config empty": lambda t: ["memory", "-m", model_config(t, ""), "-g", "h100"],
     # flags
     "tp does not divide heads": lambda t: ["memory", "-m", "llama-3.1-70b", "-g", "h100", "--tp", "3"],
-    "tp beyond domain": lambda t: ["memory", "-m", "llama-3.1-70b", "-g", "L4", "--tp", "16"],
+    "tp beyond domain": lambda t: ["memory", "-m", "deepseek-r1", "-g", "h100", "--tp", "12", "--ep", "12",
+                                   "--dp-attn"],
     "negative batch": lambda t: ["roofline", "-m", "llama-3.1-8b", "-g", "h100", "--batch", "-4"],
     "unknown option": lambda t: ["estimate", "-m", "llama-3.1-8b", "-g", "h100", "--speed", "3"],
     "non-numeric rate": lambda t: ["estimate", "-m", "llama-3.1-8b", "-g", "h100", "--isl", "5", "--osl", "5",

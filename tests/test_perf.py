@@ -106,8 +106,10 @@ def test_ampere_runs_fp8_weights_in_bf16():
 def test_tp_must_divide_heads():
     with pytest.raises(PlannerError, match="does not divide"):
         deployment("llama-3.1-70b", "H100-SXM", tp=3)
-    with pytest.raises(PlannerError, match="scale-up domain"):
-        deployment("llama-3.1-70b", "L4", tp=16)
+    # a TP group fits one scale-up domain or fills whole ones (TP across two 8-GPU nodes is a candidate)
+    assert deployment("llama-3.1-70b", "L4", tp=16).parallel.tp == 16
+    with pytest.raises(PlannerError, match="without filling whole domains"):
+        deployment("deepseek-r1", "H200-SXM", tp=12, ep=12, dp_attn=True)
 
 
 @settings(max_examples=40, deadline=None)

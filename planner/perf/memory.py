@@ -12,7 +12,8 @@ profile's ``memory_util``, M the GPU memory, W weights, A activations, O runtime
 Weights per GPU: transformer layers ``/(tp·pp)`` at the weight dtype (MLA's q_a/kv_a
 down-projections and the MoE router are replicated across TP ranks; with data-parallel
 attention all attention weights are), embeddings and LM head vocab-parallel ``/tp`` in
-16-bit on the first/last stage. Activations: the peak of a
+16-bit on the first/last stage; an EP rank stores its ``⌈E/ep⌉`` expert slots (redundant replicas
+fill the spare ones when EP does not divide E). Activations: the peak of a
 ``token_budget``-token prefill step (hidden states, QKV and FFN intermediates) plus fp32
 logits of ``max_seqs`` sequences.
 """
@@ -26,6 +27,7 @@ from planner.dtypes import Precision
 from planner.hardware import Accelerator
 from planner.models import ModelArch
 from planner.parallel import Parallel
+from planner.perf.moe import redundant_slots
 from planner.perf.ops import kv_bytes_per_token_per_gpu
 from planner.profile import Efficiency
 
@@ -104,6 +106,8 @@ def weights_bytes(model: ModelArch, par: Parallel, prec: Precision) -> tuple[flo
     if par.dp_attn:  # attention weights replicated on every rank, FFN/experts split as before
         attn = model.n_layers * model.attn_params_per_layer
         split, replicated = split - (attn - replicated), attn
+    # spare expert slots (EP not dividing E) hold redundant replicas: ep·⌈E/ep⌉ experts in all
+    split += model.n_moe_layers * redundant_slots(model.n_experts, par.ep) * model.expert_params
     stage = math.ceil(model.n_layers / par.pp) / model.n_layers  # share of the layers on the fullest stage
     per_gpu = ((split / par.tp + replicated) * w + (model.n_moe_layers * router + norms) * a) * stage
     per_gpu += emb_stage / par.tp * a

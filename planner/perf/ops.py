@@ -11,9 +11,13 @@ T new tokens, w/a/c bytes per weight/activation/KV element):
   ``2·(2·r_kv + d_rope)`` FLOPs per query-key pair per head plus the absorbed up-projections;
   MLA prefill expands latents with ``kv_b`` and runs ordinary attention;
 - MoE: a batch of T tokens touches ``E·(1 − (1 − k/E)^T)`` distinct experts (expected,
-  uniform routing), so decode reads only those experts' weights; FLOPs ``2·T·k·P_expert/t``;
+  uniform routing), so decode reads only those experts' weights; an EP rank holds ``⌈E/ep⌉``
+  expert slots and the busiest rank's ``L_max`` assignments set the pace (``moe_ops`` and
+  ``planner.perf.moe``): FLOPs ``2·L_max·P_expert/moe_tp`` (``2·T·k·P_expert/t`` when balanced),
+  grouped-GEMM efficiency scaled by the expert width, permute/unpermute ``2·2·L_max·h·a`` bytes;
 - TP: two all-reduces per layer of ``T·h·a`` bytes; EP: all-to-all dispatch and combine of
-  ``T·k·h·a·(ep−1)/ep²`` bytes each per GPU; PP: a hand-off of ``T·h·a`` bytes per stage.
+  ``L_max·h·a·(ep−1)/ep`` bytes each (what the busiest rank receives; ``T·k·h·a·(ep−1)/ep²`` when
+  balanced); PP: a hand-off of ``T·h·a`` bytes per stage.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 from planner.dtypes import Precision
 from planner.models import ModelArch
 from planner.parallel import Parallel
+from planner.perf.moe import busiest_rank_load, expert_slots, grouped_width_eff
 from planner.perf.shape import StepShape, anywhere
 
 
@@ -36,6 +41,7 @@ class Op:
     ``kind`` is gemm | attention | memory | comm. ``m`` is the GEMM row count that sets
     its efficiency (tokens per expert for MoE). ``launches`` counts kernels (for launch
     overhead). Comm ops carry ``comm_bytes`` (per collective), ``group`` and ``collective``.
+    ``eff_scale`` multiplies the compute efficiency (grouped GEMMs of narrow experts).
     """
 
     name: str
@@ -48,6 +54,7 @@ class Op:
     comm_bytes: float = 0.0
     group: int = 1
     collective: str = ""
+    eff_scale: float = 1.0
 
     @property
     def intensity(self) -> float:
@@ -58,6 +65,41 @@ class Op:
 def expected_experts_touched(n_experts: int, top_k: int, tokens: float) -> float:
     """Distinct experts a batch of ``tokens`` routes to, ``E·(1 − (1 − k/E)^T)`` (uniform routing)."""
     return n_experts * (1.0 - (1.0 - top_k / n_experts) ** tokens)
+
+
+def moe_ops(model: ModelArch, par: Parallel, prec: Precision, tokens: float, layers: float,
+            gemm_dtype: str) -> list[Op]:
+    """Routed experts of one MoE layer stack on the busiest EP rank (``planner.perf.moe``): its
+    ``L_max`` assignments set the grouped GEMM's FLOPs ``2·L_max·P_expert/moe_tp``; it reads the
+    weights of the experts its ``⌈E/ep⌉`` slots touch; permute and unpermute move ``2·L_max·h·a``
+    bytes each; the dispatch/combine all-to-all carries what the busiest rank receives,
+    ``L_max·h·a·(ep−1)/ep`` bytes each way."""
+    E, k, f, h, a = model.n_experts, model.top_k, model.moe_intermediate, model.hidden, prec.act_bytes
+    mats = model.ffn_mats
+    slots = expert_slots(E, par.ep)
+    load = busiest_rank_load(tokens, k, par.ep, slots)
+    touched = slots * (1.0 - (1.0 - k / E) ** tokens)  # distinct experts of one rank's slots touched
+    expert_w = model.expert_params / par.moe_tp
+    width_eff = grouped_width_eff(f / par.moe_tp)
+    ops = [Op("moe_experts", "gemm",
+              flops=2.0 * load * expert_w * layers,
+              bytes=(touched * expert_w * prec.weight_bytes + load * (h + mats * f / par.moe_tp) * a) * layers,
+              dtype=gemm_dtype, m=load / np.maximum(touched, 1e-30), launches=2 * layers, eff_scale=width_eff),
+           Op("moe_permute", "memory", 0.0, 2 * 2.0 * load * h * a * layers, gemm_dtype, launches=2 * layers)]
+    if par.ep > 1:
+        a2a = load * h * a * (par.ep - 1) / par.ep
+        ops.append(Op("ep_all_to_all", "comm", 0.0, 0.0, gemm_dtype, launches=2 * layers,
+                      comm_bytes=a2a, group=par.ep, collective="all_to_all"))
+    return ops
+
+
+def dp_moe_by_all_to_all(a2a_bytes, gather_bytes, ranks: int) -> bool:
+    """Whether data-parallel-attention ranks reach fully expert-parallel MoE layers by all-to-all
+    (dispatch + combine, ``2·a2a_bytes`` per GPU: DeepEP, CloudMatrix) rather than by gathering every
+    rank's tokens and reduce-scattering the result (``2·(n−1)/n·gather_bytes``: TensorRT-LLM's default,
+    SGLang without DeepEP): engines pick the one that moves fewer bytes (all-to-all wins at wide EP,
+    where each rank receives only ~k/ep of the tokens)."""
+    return anywhere(2.0 * a2a_bytes < 2.0 * (ranks - 1) / ranks * gather_bytes)
 
 
 def kv_heads_per_rank(model: ModelArch, tp: int) -> float:
@@ -191,8 +233,10 @@ def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape
     frac = layers / model.n_layers
     ops: list[Op] = []
 
+    dpa = par.dp_attn and t > 1
+    local = T / t if dpa else T  # tokens this GPU embeds, normalises and routes itself
     if first_stage:
-        ops.append(Op("embedding", "memory", 0.0, T * h * a * 2, attn_dtype, launches=1))
+        ops.append(Op("embedding", "memory", 0.0, local * h * a * 2, attn_dtype, launches=1))
 
     # --- attention (TP-split, or data-parallel: each GPU its own 1/tp of the sequences) -------
     if par.dp_attn:
@@ -207,40 +251,36 @@ def stage_ops(model: ModelArch, par: Parallel, prec: Precision, shape: StepShape
         ops.append(_gemm("mlp_up", T, h, (mats - 1) * model.intermediate / t, dense_layers, prec, gemm_dtype))
         ops.append(_gemm("mlp_down", T, model.intermediate / t, h, dense_layers, prec, gemm_dtype))
     moe_layers = model.n_moe_layers * frac
+    gather_layers = layers  # layers whose FFN input is gathered across data-parallel attention ranks
     if moe_layers:
-        E, k, f = model.n_experts, model.top_k, model.moe_intermediate
-        ops.append(_gemm("router", T, h, E, moe_layers, prec, half_dtype, weight_bytes=a))
-        touched = expected_experts_touched(E, k, T)
-        per_gpu_touched = touched / par.ep
-        assignments = T * k
-        tok_per_expert = assignments / np.maximum(touched, 1e-30)
-        expert_w = model.expert_params / par.moe_tp
-        ops.append(Op(
-            "moe_experts", "gemm",
-            flops=2.0 * assignments * model.expert_params / t * moe_layers,
-            bytes=(per_gpu_touched * expert_w * prec.weight_bytes
-                   + assignments / par.ep * (h + mats * f / par.moe_tp) * a) * moe_layers,
-            dtype=gemm_dtype, m=tok_per_expert, launches=2 * moe_layers,
-        ))
+        f = model.moe_intermediate
+        ops.append(_gemm("router", local, h, model.n_experts, moe_layers, prec, half_dtype, weight_bytes=a))
+        moe = moe_ops(model, par, prec, T, moe_layers, gemm_dtype)
+        a2a = [o for o in moe if o.kind == "comm"]
+        wide = dpa and par.ep == t and a2a and dp_moe_by_all_to_all(a2a[0].comm_bytes, T * h * a, t)
+        if dpa and par.ep == t and not wide:
+            moe = [o for o in moe if o.kind != "comm"]  # tokens reach the experts by the gather instead
+        if wide:
+            gather_layers = dense_layers
+        ops += moe
         if model.n_shared_experts:
             width = model.shared_intermediate or model.n_shared_experts * f
-            ops.append(_gemm("shared_expert", T, h, mats * width / t, moe_layers, prec, gemm_dtype))
-        if par.ep > 1:
-            a2a = T * k * h * a * (par.ep - 1) / par.ep**2
-            ops.append(Op("ep_all_to_all", "comm", 0.0, 0.0, gemm_dtype, launches=2 * moe_layers,
-                          comm_bytes=a2a, group=par.ep, collective="all_to_all"))
+            if wide:  # each rank runs the (replicated) shared expert on its own tokens
+                ops.append(_gemm("shared_expert", local, h, mats * width, moe_layers, prec, gemm_dtype))
+            else:
+                ops.append(_gemm("shared_expert", T, h, mats * width / t, moe_layers, prec, gemm_dtype))
 
     # --- norms, activations, residuals (elementwise, memory-bound) ---------------------
     ffn_width = model.intermediate if not model.is_moe else model.top_k * model.moe_intermediate
-    elem = (2 * 2 + 2 * 3) * T * h * a + 3 * T * ffn_width / t * a
+    elem = (2 * 2 + 2 * 3) * local * h * a + 3 * T * ffn_width / t * a
     ops.append(Op("norm_act_residual", "memory", 0.0, elem * layers, attn_dtype, launches=4 * layers))
 
-    if t > 1 and par.dp_attn:
+    if dpa and gather_layers:
         # tokens of every rank gathered before the FFN/MoE and reduce-scattered after: one
         # all-gather plus one reduce-scatter per layer moves what one all-reduce does
-        ops.append(Op("dp_gather_scatter", "comm", 0.0, 0.0, gemm_dtype, launches=layers,
+        ops.append(Op("dp_gather_scatter", "comm", 0.0, 0.0, gemm_dtype, launches=gather_layers,
                       comm_bytes=T * h * a, group=t, collective="all_reduce"))
-    elif t > 1:
+    elif t > 1 and not dpa:
         ops.append(Op("tp_all_reduce", "comm", 0.0, 0.0, gemm_dtype, launches=2 * layers,
                       comm_bytes=T * h * a, group=t, collective="all_reduce"))
     if last_stage and anywhere(shape.logit_seqs > 0):

@@ -6,12 +6,14 @@ Compute and memory overlap inside a kernel, so an operator takes the longer of t
 
 with P_dtype the dense peak of the dtype the kernel runs in, BW the HBM bandwidth and η the
 profile's size-dependent efficiencies (see ``planner.profile``). Communication is
-alpha-beta over the link joining the group (``link_bw_bytes_per_s``: TP/EP collectives on the
-scale-up link of their domain, a pipeline hand-off on scale-out once the instance spans domains):
+alpha-beta on the two-level topology (``planner.perf.collectives``): inside one scale-up domain
 
     all-reduce (ring):  t = launches · (α + 2·(n−1)/n · S / (BW_link · η_comm))
     all-to-all:         t = launches · (α + S / (BW_link · η_comm))        (S already per GPU)
     p2p hand-off:       t = α + S / (BW_link · η_comm)
+
+and, for groups spanning domains, hierarchical all-reduce and an all-to-all split between the
+scale-up link and each GPU's scale-out NIC. ``eff_scale`` (narrow grouped GEMMs) scales η_c.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.hardware import Accelerator
+from planner.perf.collectives import all_reduce_s, all_to_all_s, p2p_s
 from planner.perf.ops import Op
 from planner.perf.shape import anywhere
 from planner.profile import Efficiency
@@ -50,15 +53,14 @@ class OpTime:
 
 
 def link_bw_bytes_per_s(acc: Accelerator, group_gpus: int, span_gpus: int, collective: str = "all_reduce") -> float:
-    """Bandwidth a collective sees on the two-level topology (scale-up domain of
-    ``acc.scaleup_domain`` GPUs, scale-out network between domains).
+    """Bandwidth of the slowest level a collective crosses on the two-level topology (scale-up
+    domain of ``acc.scaleup_domain`` GPUs, scale-out network between domains).
 
     Ranks are placed TP-first: a TP group (and the EP group carved from it) fills consecutive
-    GPUs of one domain, and pipeline stages follow one another. So an all-reduce or all-to-all
-    over ``group_gpus`` stays on the scale-up link whenever the group fits in a domain, however
-    many domains the instance spans; only a pipeline hand-off (``p2p``) crosses to the scale-out
-    network, and it does once the instance (``span_gpus`` = tp·pp) outgrows one domain (the
-    slowest hand-off sets the pipeline's pace).
+    GPUs, so an all-reduce or all-to-all stays on the scale-up link whenever the group fits in a
+    domain; a pipeline hand-off (``p2p``) crosses to the scale-out network once the instance
+    (``span_gpus`` = tp·pp) outgrows one domain. ``comm_time_s`` times the levels
+    (``planner.perf.collectives``).
     """
     if collective == "p2p":
         fits = span_gpus <= acc.scaleup_domain
@@ -68,15 +70,18 @@ def link_bw_bytes_per_s(acc: Accelerator, group_gpus: int, span_gpus: int, colle
 
 
 def comm_time_s(op: Op, acc: Accelerator, eff: Efficiency, span_gpus: int) -> float:
-    """Alpha-beta time of a communication op over the link that joins its group."""
+    """Alpha-beta time of a communication op on the two-level topology (``planner.perf.collectives``)."""
     if op.group <= 1 or not anywhere(op.comm_bytes > 0):
         return 0.0
-    bw = link_bw_bytes_per_s(acc, op.group, span_gpus, op.collective) * eff.comm_eff
-    n = op.group
+    up = acc.scaleup_bw_bytes_per_s * eff.comm_eff
+    out = acc.scaleout_bw_bytes_per_s * eff.comm_eff
+    dom, alpha = acc.scaleup_domain, eff.comm_latency_s
     if op.collective == "all_reduce":
-        per = eff.comm_latency_s + 2.0 * (n - 1) / n * op.comm_bytes / bw
+        per = all_reduce_s(op.comm_bytes, op.group, dom, up, out, alpha)
+    elif op.collective == "all_to_all":
+        per = all_to_all_s(op.comm_bytes, op.group, dom, up, out, alpha)
     else:
-        per = eff.comm_latency_s + op.comm_bytes / bw
+        per = p2p_s(op.comm_bytes, span_gpus, dom, up, out, alpha)
     return op.launches * per
 
 
@@ -90,7 +95,7 @@ def op_time(op: Op, acc: Accelerator, eff: Efficiency, span_gpus: int = 1, isola
     if anywhere(op.flops > 0):
         peak = acc.peak_flops_for(op.dtype)
         eta = eff.attn_eff(op.m) if op.kind == "attention" else eff.gemm_eff(op.m)
-        eta = eta * eff.dtype_scale(op.dtype)
+        eta = eta * eff.dtype_scale(op.dtype) * op.eff_scale
         compute_s = op.flops / (peak * np.maximum(eta, 1e-30))
     memory_s = 0.0
     if anywhere(op.bytes > 0):

@@ -1,7 +1,8 @@
 """Fill the capacity table: every candidate instance type and its capacity per bucket.
 
 A candidate is one accelerator type × (TP, PP, EP, data-parallel attention) × role (colocated,
-prefill-only, decode-only) that fits in memory, with TP inside one scale-up domain. Its capacity
+prefill-only, decode-only) that fits in memory, with TP inside one scale-up domain or spanning whole
+domains (TP/EP/attention-DP across nodes: their collectives then cross the scale-out network). Its capacity
 for a bucket is the highest request rate one instance sustains with the bucket's TTFT and TPOT at
 the SLO percentile (``goodput``), times the target utilisation. For disaggregated roles the KV
 cache crosses the scale-out link: its transfer time counts against TTFT, and the link bandwidth
@@ -47,8 +48,8 @@ def parallel_options(model: ModelArch, acc: Accelerator, tp_options: tuple[int, 
     """TP/PP/EP combinations the model can be split into on ``acc``."""
     out = []
     for tp in sorted(set(tp_options)):
-        if tp > acc.scaleup_domain:
-            continue
+        if tp > acc.scaleup_domain and tp % acc.scaleup_domain:
+            continue  # a TP group spans whole scale-up domains or fits in one
         for pp in sorted(set(pp_options)):
             eps = (1, tp) if model.is_moe and tp > 1 else (1,)
             for ep in sorted(set(eps)):

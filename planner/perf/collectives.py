@@ -1,0 +1,54 @@
+"""Collectives on a two-level topology: scale-up domains of ``D`` GPUs joined by a scale-out network.
+
+A group of ``n`` GPUs is placed on consecutive GPUs (TP-first), so it spans ``G = ⌈n/D⌉`` domains
+with ``d = min(n, D)`` GPUs in each. ``B_up`` is a GPU's scale-up bandwidth, ``B_out`` its own
+scale-out NIC bandwidth (one NIC per GPU, as in HGX, NVL72 and CloudMatrix nodes), ``α`` the
+latency of one collective and ``η`` the profile's link efficiency (NCCL bus bandwidth share).
+
+- **All-reduce** of ``S`` bytes: inside one domain a ring, ``α + 2·(n−1)/n · S/(η·B_up)``
+  (Patarasuk & Yuan, JPDC 2009). Across domains the hierarchical scheme (reduce-scatter inside the
+  domain, all-reduce of the ``S/d`` shard across domains over each GPU's NIC, all-gather inside):
+  ``2α + 2·(d−1)/d · S/(η·B_up) + 2·(G−1)/G · (S/d)/(η·B_out)`` (NCCL's tree/ring over nodes and
+  Horovod's hierarchical all-reduce do this; Jia et al., arXiv:1807.11205 §3.3).
+- **All-to-all** where each GPU sends ``S`` bytes spread evenly over the other ``n − 1``: the share
+  for its own domain ``(d−1)/(n−1)`` rides the scale-up link, the rest ``(n−d)/(n−1)`` its NIC,
+  at once: ``α + max(S·(d−1)/(n−1)/(η·B_up), S·(n−d)/(n−1)/(η·B_out))`` (DeepEP's internode
+  kernels overlap NVLink and RDMA this way).
+- **Point-to-point** hand-off: ``α + S/(η·B)`` over the scale-up link when the instance
+  (``span`` GPUs) fits one domain, else over scale-out (the slowest hand-off sets the pace).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def domains(group: int, domain: int) -> tuple[int, int]:
+    """(G domains the group spans, d GPUs of it in each) when placed on consecutive GPUs."""
+    d = max(1, min(group, domain))
+    return -(-group // d), d
+
+
+def all_reduce_s(nbytes, group: int, domain: int, up_bw: float, out_bw: float, alpha_s: float):
+    """One all-reduce of ``nbytes`` over ``group`` GPUs (module docstring); bandwidths already × η."""
+    g, d = domains(group, domain)
+    if g == 1:
+        return alpha_s + 2.0 * (group - 1) / group * nbytes / up_bw
+    intra = 2.0 * (d - 1) / d * nbytes / up_bw
+    inter = 2.0 * (g - 1) / g * (nbytes / d) / out_bw
+    return 2.0 * alpha_s + intra + inter
+
+
+def all_to_all_s(nbytes, group: int, domain: int, up_bw: float, out_bw: float, alpha_s: float):
+    """One all-to-all in which each GPU sends ``nbytes`` to the others (module docstring)."""
+    g, d = domains(group, domain)
+    if g == 1 or group <= 1:
+        return alpha_s + nbytes / up_bw
+    intra = nbytes * (d - 1) / (group - 1) / up_bw
+    inter = nbytes * (group - d) / (group - 1) / out_bw
+    return alpha_s + np.maximum(intra, inter)
+
+
+def p2p_s(nbytes, span: int, domain: int, up_bw: float, out_bw: float, alpha_s: float):
+    """One pipeline hand-off of ``nbytes``: scale-up inside a domain, scale-out once ``span`` exceeds it."""
+    return alpha_s + nbytes / (up_bw if span <= domain else out_bw)
