@@ -20,16 +20,19 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core values", ("planner.errors", "planner.checks", "planner.files", "planner._yaml", "planner.paths",
                      "planner.names", "planner.dtypes", "planner.parallel", "planner.hardware", "planner.models",
                      "planner.profile", "planner.model_limits", "planner.lengths", "planner.csvread",
-                     "planner.traces", "planner.outputs", "planner.workload", "planner.scenario", "planner.capacity")),
+                     "planner.traces", "planner.outputs", "planner.workload", "planner.scenario", "planner.capacity",
+                     "planner.multi_scenario")),
     ("perf (roofline, memory)", ("planner.perf",)),
     ("deployment", ("planner.deployment",)),
     ("serving (fills the capacity table)", ("planner.serving",)),
     ("optimise (reads only the capacity table)", ("planner.optimise",)),
-    ("planning", ("planner.plan_result", "planner.planning", "planner.pareto", "planner.uncertainty")),
+    ("planning", ("planner.plan_result", "planner.planning", "planner.pareto", "planner.uncertainty",
+                  "planner.multi_result", "planner.multi_planning")),
     ("validation and calibration", ("planner.calib", "planner.validate", "planner.calibrate", "planner.sheet",
                                      "planner.verify", "planner.verify_result")),
     ("report (tables, files, plots)", ("planner.report", "planner.emit")),
-    ("facade and CLI", ("planner.api", "planner.cli", "planner.cli_plan", "planner.cli_fleet", "planner")),
+    ("facade and CLI", ("planner.api", "planner.cli", "planner.cli_plan", "planner.cli_fleet", "planner.cli_multi",
+                        "planner")),
 ]
 
 
