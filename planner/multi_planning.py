@@ -15,20 +15,35 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 
 from planner.errors import InfeasibleError, PlannerError, SolverLimitError
 from planner.hardware import HardwareDB
 from planner.multi_result import MultiPlan, Section, fleet_totals, shared_binding
-from planner.multi_scenario import MultiScenario
+from planner.multi_scenario import MultiScenario, load_any, parse_multi
 from planner.optimise.ilp import Limits, Solution, solve
 from planner.optimise.multi import JointSolution, solve_joint
 from planner.plan_result import Alternative, cost_of
 from planner.planning import Prepared, _check_scale, _explain, _no_candidates, assemble, prepare
+from planner.scenario import Scenario, parse_scenario
 
 
-def prepare_all(ms: MultiScenario, hw: HardwareDB | None = None, progress=None) -> list[Prepared]:
+def coerce_multi(ms: MultiScenario | Scenario | str | Path | dict) -> MultiScenario:
+    """A ``MultiScenario`` from one, a ``models:`` dict, or a scenario file; a one-model scenario
+    becomes a fleet of one."""
+    if isinstance(ms, dict):
+        ms = parse_multi(ms) if "models" in ms else parse_scenario(ms)
+    elif isinstance(ms, (str, Path)):
+        ms = load_any(ms)
+    if isinstance(ms, Scenario):
+        return MultiScenario((replace(ms, name=ms.name or ms.model),), name=ms.name, source=ms.source)
+    return ms
+
+
+def prepare_all(ms: MultiScenario | Scenario | str | Path | dict, hw: HardwareDB | None = None,
+                progress=None) -> list[Prepared]:
     """One ``Prepared`` (buckets, capacity table, limits) per model, in order."""
-    return [prepare(sc, hw, progress) for sc in ms.models]
+    return [prepare(sc, hw, progress) for sc in coerce_multi(ms).models]
 
 
 def _problems(preps: list[Prepared]) -> list[tuple]:
@@ -47,11 +62,12 @@ def _check_each(preps: list[Prepared]) -> None:
             raise InfeasibleError(f"models[{j}] {sc.name!r} ({p.model_id}) cannot be served: {exc}") from None
 
 
-def plan_multi(ms: MultiScenario, hw: HardwareDB | None = None, progress=None,
+def plan_multi(ms: MultiScenario | Scenario | str | Path | dict, hw: HardwareDB | None = None, progress=None,
                prepared: list[Prepared] | None = None) -> MultiPlan:
     """The cheapest fleet serving every model within its SLO and the shared limits; raises
     ``InfeasibleError`` naming the model that cannot be served and why, ``SolverLimitError`` when the
     solver found no plan within its time limit."""
+    ms = coerce_multi(ms)
     preps = prepared or prepare_all(ms, hw, progress)
     _check_each(preps)
     limits = preps[0].limits  # shared keys are the same in every entry (multi_scenario)

@@ -105,6 +105,8 @@ def parse_multi(raw: dict, where: str = "scenario", base: Path | None = None) ->
                 raise PlannerError(f"{where}: {field}.{shorten(key)}: shared by every model; set it once at the "
                                    f"top level")
         _check_keys(entry, MODEL_KEYS | {"name"}, where, f"{field}.")
+        if "model" not in entry and "model" not in defaults:
+            raise InputError(f"{field}.model", "a model name or config.json path", where=where)
         name = entry.get("name", entry.get("model", defaults.get("model")))
         if not isinstance(name, str) or not name.strip():
             raise InputError(f"{field}.name", "a non-empty name (or a model to name the entry after)", name,

@@ -172,6 +172,7 @@ def test_models_inherit_defaults_and_merge_mappings():
     ({"models": [{"model": "llama-3.1-8b", "workload": _w(1, "10", "10"), "slo": {"ttft_s": "x"}}]},
      r"models\[0\] \(llama-3.1-8b\): ttft_s: expected a finite number"),
     ({"modles": []}, r"did you mean models"),
+    ({"models": [{"name": "a", "workload": _w(1, "10", "10")}]}, r"models\[0\]\.model: expected a model name"),
 ])
 def test_bad_fleet_scenarios(raw, pattern):
     with pytest.raises(PlannerError, match=pattern):
@@ -191,9 +192,14 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=300)
 
 
-def test_example_plans_and_json_has_a_section_per_model():
-    res = _run("plan", str(ROOT / "examples" / "two_models.yaml"), "--json")
+def test_example_plans_and_json_has_a_section_per_model(tmp_path):
+    csv = tmp_path / "groups.csv"
+    res = _run("plan", str(ROOT / "examples" / "two_models.yaml"), "--json", "--csv", str(csv))
     assert res.returncode == 0, res.stderr
+    import pandas as pd
+
+    rows = pd.read_csv(csv)
+    assert list(rows.columns[:3]) == ["name", "model", "accelerator"] and set(rows["name"]) <= {"chat", "code"}
     data = json.loads(res.stdout)
     doc = (ROOT / "docs" / "json.md").read_text().split("## `planner plan FLEET --json`", 1)[1].split("\n## ")[0]
     keys_block = doc.split("\n", 1)[1].split("\n\n", 1)[0]  # the key list, up to the first blank line

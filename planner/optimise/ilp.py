@@ -32,6 +32,10 @@ Linear load: an instance's busy share is the sum over buckets of rate / capacity
 time-shared between request sizes (exact for throughput-bound instances, safe for latency since
 each capacity meets the SLO at that size alone). Only instance counts are integer. HiGHS runs
 in-process (its banner is kept off standard output); CBC is the fallback with the same gap.
+
+Building blocks: ``add_table`` adds one table's variables and constraints, ``add_shared`` the
+availability and budget rows, ``part_solution`` reads one table's plan back; ``solve`` is the three
+on one table, ``planner.optimise.multi.solve_joint`` the same on several tables sharing the limits.
 """
 
 from __future__ import annotations
