@@ -42,8 +42,15 @@ def coerce_multi(ms: MultiScenario | Scenario | str | Path | dict) -> MultiScena
 
 def prepare_all(ms: MultiScenario | Scenario | str | Path | dict, hw: HardwareDB | None = None,
                 progress=None) -> list[Prepared]:
-    """One ``Prepared`` (buckets, capacity table, limits) per model, in order."""
-    return [prepare(sc, hw, progress) for sc in coerce_multi(ms).models]
+    """One ``Prepared`` (buckets, capacity table, limits) per model, in order; an error names the entry."""
+    out = []
+    for j, sc in enumerate(coerce_multi(ms).models):
+        try:
+            out.append(prepare(sc, hw, progress))
+        except PlannerError as exc:
+            cls = InfeasibleError if isinstance(exc, InfeasibleError) else PlannerError
+            raise cls(f"models[{j}] {sc.name!r}: {exc}") from None
+    return out
 
 
 def _problems(preps: list[Prepared]) -> list[tuple]:
@@ -112,7 +119,8 @@ def _notes(joint: JointSolution, sections: list[Section], limits: Limits) -> lis
         notes.append(f"solver stopped at its {limits.time_limit_s:g} s limit: best fleet plan found, not proven "
                      f"optimal" + (f" (gap {100 * joint.gap:.1f}%)" if joint.gap is not None else ""))
     extra = [(s.name, s.plan.cost_per_hour - s.alone_cost_per_hour) for s in sections
-             if s.alone_cost_per_hour is not None and s.plan.cost_per_hour > s.alone_cost_per_hour + 1e-6]
+             if limits.objective == "cost" and s.alone_cost_per_hour is not None
+             and s.plan.cost_per_hour > s.alone_cost_per_hour + 1e-6]
     for name, dollars in extra:
         notes.append(f"{name}: ${dollars:,.2f}/h more than planned alone, because the models share the quota "
                      f"or budget")

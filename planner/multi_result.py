@@ -11,8 +11,9 @@ from planner.plan_result import Plan, per_million
 
 @dataclass(frozen=True)
 class Section:
-    """One model's part of the fleet plan. ``alone_cost_per_hour``: its optimum planned on its own
-    with the whole quota and budget (None when it has none); the section costs at least that."""
+    """One model's part of the fleet plan. ``alone_cost_per_hour``: the cost of its optimum planned on
+    its own with the whole quota and budget (None when it has none); with the cost objective the
+    section costs at least that."""
 
     name: str
     plan: Plan

@@ -237,3 +237,9 @@ def test_printed_plan_and_exit_codes(tmp_path):
     res = _run("capacity", str(sc))
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "several models" in res.stderr
     assert sc.read_text() == yaml.safe_dump(SMALL)  # the input is never written
+
+
+def test_an_error_in_one_model_names_its_entry():
+    bad = _with(models=[SMALL["models"][0], {**SMALL["models"][1], "accelerators": ["H100x"]}])
+    with pytest.raises(PlannerError, match=r"models\[1\] 'small': unknown accelerator 'H100x'; did you mean"):
+        plan_multi(bad)
