@@ -3,6 +3,7 @@
 Public API (plain values in, frozen objects with ``to_dict`` out)::
 
     from planner import plan, estimate, load_scenario, get_model, get_accelerator, memory, roofline
+    from planner import plan_multi, load_any  # several models in one fleet (``models:`` scenarios)
     from planner import validate_frame      # the module planner.validate stays importable
 
 The names load on first use (PEP 562), so ``import planner`` and the command line start fast.
@@ -22,7 +23,8 @@ _EXPORTS = {
     "plan": "planner.planning", "Scenario": "planner.scenario", "load_scenario": "planner.scenario",
     "parse_scenario": "planner.scenario", "Estimate": "planner.serving.estimate",
     "estimate": "planner.serving.estimate", "validate_frame": "planner.validate", "SLO": "planner.workload",
-    "Workload": "planner.workload",
+    "Workload": "planner.workload", "plan_multi": "planner.multi_planning", "MultiPlan": "planner.multi_result",
+    "MultiScenario": "planner.multi_scenario", "load_any": "planner.multi_scenario",
 }
 
 __all__ = sorted(_EXPORTS)

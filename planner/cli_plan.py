@@ -72,12 +72,25 @@ def plan_cmd(scenario: Path | None = _SCENARIO,
              verify_requests: int = _VERIFY_REQUESTS, verify_seed: int = typer.Option(0, "--verify-seed", min=0),
              max_replays: int = _MAX_REPLAYS) -> None:
     """The cheapest deployment that meets the SLO at the rate: GPUs, parallelism, P/D split, cost."""
+    from planner.multi_scenario import MultiScenario, load_any
     from planner.planning import cost_vs_rate, cost_vs_slo, plan
     from planner.report.plan_out import render, write_csv, write_xlsx
+    from planner.scenario import with_overrides
 
-    sc = _scenario(scenario, model=model, precision=precision, kv_dtype=kv_dtype, engine=engine, rate_rps=rate,
-                   isl=isl, osl=osl, ttft_s=ttft, tpot_s=tpot, percentile=percentile, accelerators=gpus,
-                   budget_per_hour=budget, objective=objective, disaggregation=disaggregation)
+    loaded = load_any(scenario) if scenario is not None else None
+    if isinstance(loaded, MultiScenario):  # several models in one fleet (planner/cli_multi.py)
+        from planner.cli_multi import plan_fleet
+
+        return plan_fleet(loaded, scenario, as_json=as_json, quiet=quiet, csv=csv, budget=budget, objective=objective,
+                          gpus=gpus, refused={"--model": model, "--precision": precision, "--kv-dtype": kv_dtype,
+                                              "--engine": engine, "--rate": rate, "--isl": isl, "--osl": osl,
+                                              "--ttft": ttft, "--tpot": tpot, "--percentile": percentile,
+                                              "--disaggregation": disaggregation, "--xlsx": xlsx, "--plot": plot,
+                                              "--plot-slo": plot_slo, "--confidence": confidence, "--emit": emit,
+                                              "--verify": verify})
+    sc = with_overrides(loaded, model=model, precision=precision, kv_dtype=kv_dtype, engine=engine, rate_rps=rate,
+                        isl=isl, osl=osl, ttft_s=ttft, tpot_s=tpot, percentile=percentile, accelerators=gpus,
+                        budget_per_hour=budget, objective=objective, disaggregation=disaggregation)
     check_output(csv, "--csv", (".csv",))
     check_output(xlsx, "--xlsx", (".xlsx",))
     for path_, flag_ in ((csv, "--csv"), (xlsx, "--xlsx"), (plot, "--plot"), (plot_slo, "--plot-slo")):

@@ -162,6 +162,14 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
     for _, alt in alt_sols:
         if alt.ok and (not sol.ok or alt.objective < sol.objective - 1e-9):
             sol = replace(alt, status="feasible")
+    return assemble(prep, sol, alt_sols if alternatives else None)
+
+
+def assemble(prep: Prepared, sol: Solution, alt_sols: list[tuple[str, Solution]] | None = None) -> Plan:
+    """The ``Plan`` for a solution of ``prep``'s table (``alt_sols``: the alternatives solved beside it,
+    None for none); ``planner.multi_planning`` builds each model's section with it."""
+    sc, table, rates, limits = prep.scenario, prep.table, list(prep.rates), prep.limits
+    alternatives, alt_sols = alt_sols is not None, alt_sols or []
     groups = groups_of(table, sol, limits.spare_instances)
     cost = sum(g.cost_per_hour for g in groups)
     out_tps = sum(b.rate_rps * b.osl_mean for b in prep.buckets)

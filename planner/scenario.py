@@ -61,7 +61,7 @@ DISAGG = ("auto", "off", "only")
 _TOP_KEYS = {"model", "precision", "kv_dtype", "engine", "workload", "buckets", "slo", "accelerators", "prices",
              "availability", "budget_per_hour", "redundancy", "target_utilisation", "objective", "disaggregation",
              "parallelism", "solver", "queueing", "name", "description", "engine_settings",
-             "cross_vendor_kv"}
+             "cross_vendor_kv", "models"}
 
 
 @dataclass(frozen=True)
@@ -220,6 +220,9 @@ def parse_scenario(raw: Any, where: str = "scenario", base: Path | None = None) 
     if not isinstance(raw, dict):
         raise PlannerError(f"{where}: expected a mapping of scenario fields, got {type(raw).__name__}")
     _check_keys(raw, _TOP_KEYS, where)
+    if "models" in raw:  # a fleet of several models: planner.multi_scenario reads it
+        raise PlannerError(f"{where}: models: a scenario with several models; only `planner plan` takes it "
+                           f"(give this command a one-model scenario)")
     if "model" not in raw or not isinstance(raw["model"], str):
         raise InputError("model", "a model name or config.json path", raw.get("model"), where=where)
     slo_raw = _mapping(raw.get("slo"), "slo", where)

@@ -17,7 +17,7 @@ from planner.emit.flags import engine_flags, k8s_accelerators
 from planner.errors import PlannerError
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if "\nmodels:" not in p.read_text())  # one-model plans
 RESOURCES = {v["resource"] for v in k8s_accelerators()["vendors"].values()}
 KINDS = {("apps/v1", "Deployment"), ("v1", "Service"), ("v1", "ConfigMap"),
          ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet")}

@@ -32,6 +32,10 @@ Linear load: an instance's busy share is the sum over buckets of rate / capacity
 time-shared between request sizes (exact for throughput-bound instances, safe for latency since
 each capacity meets the SLO at that size alone). Only instance counts are integer. HiGHS runs
 in-process (its banner is kept off standard output); CBC is the fallback with the same gap.
+
+Building blocks: ``add_table`` adds one table's variables and constraints, ``add_shared`` the
+availability and budget rows, ``part_solution`` reads one table's plan back; ``solve`` is the three
+on one table, ``planner.optimise.multi.solve_joint`` the same on several tables sharing the limits.
 """
 
 from __future__ import annotations
@@ -151,22 +155,56 @@ def solve(table: CapacityTable, rates: list[float], limits: Limits | None = None
 def _solve(table: CapacityTable, rates: list[float], limits: Limits,
            allow: Callable[[CandidateInfo], bool] | None, relax: bool) -> Solution:
     t0 = time.perf_counter()
+    prob = pulp.LpProblem("capacity_plan", pulp.LpMinimize)
+    part = add_table(prob, table, rates, limits, allow, relax)
+    prob += part.objective
+    add_shared(prob, [part], limits)
+    if not part.idx:
+        return Solution("infeasible", None, solve_s=time.perf_counter() - t0)
+    status, bound = _run(prob, limits, relax)
+    elapsed = time.perf_counter() - t0
+    if status not in ("optimal", "feasible"):
+        return Solution(status, None, solve_s=elapsed)
+    obj = float(pulp.value(prob.objective) or 0.0)
+    if status == "optimal" and bound is None:
+        bound = obj
+    return part_solution(part, status, obj, bound, elapsed, relax)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One capacity table's variables inside a (possibly joint) problem: what ``add_shared`` couples and
+    ``part_solution`` reads back."""
+
+    table: CapacityTable
+    rates: list[float]
+    idx: list[int]
+    classes: list[list[int]]
+    n: dict[int, pulp.LpVariable]
+    share: dict[tuple[int, int], pulp.LpVariable]
+    objective: pulp.LpAffineExpression
+
+
+def add_table(prob: pulp.LpProblem, table: CapacityTable, rates: list[float], limits: Limits,
+              allow: Callable[[CandidateInfo], bool] | None = None, relax: bool = False, tag: str = "") -> Part:
+    """Add one table's variables and its own constraints (coverage, pairing, capacity, used, fleet tier,
+    one tier) to ``prob``; names carry ``tag`` so several tables can share one problem. The objective
+    terms are returned, not set, and availability and budget are left to ``add_shared``."""
     if len(rates) != len(table.buckets):
         raise ValueError("ilp.solve: one rate per bucket of the capacity table")
     classes = input_classes(table)
     idx = [i for i, c in enumerate(table.candidates) if table.useful(i) and (allow is None or allow(c))]
     idx = prune_dominated(table, idx)
     cap = table.capacity_rps
-    prob = pulp.LpProblem("capacity_plan", pulp.LpMinimize)
     cat = "Continuous" if relax else "Integer"
-    n = {i: pulp.LpVariable(f"n_{i}", lowBound=0, cat=cat) for i in idx}
+    n = {i: pulp.LpVariable(f"n{tag}_{i}", lowBound=0, cat=cat) for i in idx}
     share: dict[tuple[int, int], pulp.LpVariable] = {}
     for i in idx:
         for k, members in enumerate(classes):
             live = [b for b in members if rates[b] > 0]
             if live and all(cap[i, b] > 0 for b in live):
-                share[(i, k)] = pulp.LpVariable(f"s_{i}_{k}", lowBound=0, upBound=1)
-    prob += pulp.lpSum(weight(table.candidates[i], limits.objective) * n[i] for i in idx)
+                share[(i, k)] = pulp.LpVariable(f"s{tag}_{i}_{k}", lowBound=0, upBound=1)
+    objective = pulp.lpSum(weight(table.candidates[i], limits.objective) * n[i] for i in idx)
     vendors = sorted({table.candidates[i].vendor for i in idx})
     for k, members in enumerate(classes):
         if not any(rates[b] > 0 for b in members):
@@ -174,12 +212,12 @@ def _solve(table: CapacityTable, rates: list[float], limits: Limits,
         role = {r: [(i, share[(i, k)]) for i in idx if (i, k) in share and table.candidates[i].role == r]
                 for r in ("colocated", "prefill", "decode")}
         prob += pulp.lpSum(v for _, v in role["colocated"]) + pulp.lpSum(v for _, v in role["prefill"]) == 1, \
-            f"cover_{k}"
+            f"cover{tag}_{k}"
         groups = [None] if limits.cross_vendor_kv else vendors
         for g in groups:
             pre = [v for i, v in role["prefill"] if g is None or table.candidates[i].vendor == g]
             dec = [v for i, v in role["decode"] if g is None or table.candidates[i].vendor == g]
-            prob += pulp.lpSum(pre) == pulp.lpSum(dec), f"pair_{k}_{g or 'any'}"
+            prob += pulp.lpSum(pre) == pulp.lpSum(dec), f"pair{tag}_{k}_{g or 'any'}"
     cls_of = {b: k for k, members in enumerate(classes) for b in members}
     spare = limits.spare_instances
     tiers: dict[str, list[pulp.LpVariable]] = {}
@@ -193,33 +231,40 @@ def _solve(table: CapacityTable, rates: list[float], limits: Limits,
         if (spare or c.pool > 1 or base_of[i] in tiered) and not relax:
             # big-M: no optimum runs more instances of c than it needs to carry every bucket alone
             big_m = max(math.ceil(sum(w for w, _ in terms)), c.pool) + spare + 1
-            used = pulp.LpVariable(f"u_{i}", cat="Binary")
+            used = pulp.LpVariable(f"u{tag}_{i}", cat="Binary")
             tiers.setdefault(base_of[i], []).append(used)
-            prob += n[i] <= big_m * used, f"used_{i}"
+            prob += n[i] <= big_m * used, f"used{tag}_{i}"
             if c.pool > 1:  # a fleet tier: its capacity holds only with at least `pool` instances behind one balancer
-                prob += n[i] >= (c.pool + spare) * used, f"tier_{i}"
-            prob += load <= n[i] - spare * used, f"cap_{i}"
+                prob += n[i] >= (c.pool + spare) * used, f"tier{tag}_{i}"
+            prob += load <= n[i] - spare * used, f"cap{tag}_{i}"
         else:
-            prob += load <= n[i], f"cap_{i}"
+            prob += load <= n[i], f"cap{tag}_{i}"
     for k, (base, used) in enumerate(tiers.items()):  # one group per instance type: its tiers are alternatives
         if base in tiered:
-            prob += pulp.lpSum(used) <= 1, f"one_tier_{k}"
+            prob += pulp.lpSum(used) <= 1, f"one_tier{tag}_{k}"
+    return Part(table, list(rates), idx, classes, n, share, objective)
+
+
+def add_shared(prob: pulp.LpProblem, parts: list[Part], limits: Limits) -> None:
+    """The constraints every table in ``prob`` shares: GPUs per accelerator type within ``availability``
+    (Σ over tables and candidates on type g of gpus_c·n_c ≤ A_g) and Σ price_c·n_c ≤ the budget."""
     for acc_id, limit in (limits.availability or {}).items():
-        on_type = [i for i in idx if table.candidates[i].accelerator == acc_id]
+        on_type = [(p, i) for p in parts for i in p.idx if p.table.candidates[i].accelerator == acc_id]
         if on_type:
-            prob += pulp.lpSum(table.candidates[i].gpus * n[i] for i in on_type) <= limit, f"avail_{acc_id}"
+            prob += pulp.lpSum(p.table.candidates[i].gpus * p.n[i] for p, i in on_type) <= limit, f"avail_{acc_id}"
     if limits.budget_per_hour is not None:
-        prob += pulp.lpSum(table.candidates[i].price_per_hour * n[i] for i in idx) <= limits.budget_per_hour, "budget"
-    if not idx:
-        return Solution("infeasible", None, solve_s=time.perf_counter() - t0)
-    status, bound = _run(prob, limits, relax)
-    elapsed = time.perf_counter() - t0
-    if status not in ("optimal", "feasible"):
-        return Solution(status, None, solve_s=elapsed)
+        prob += pulp.lpSum(p.table.candidates[i].price_per_hour * p.n[i] for p in parts for i in p.idx) \
+            <= limits.budget_per_hour, "budget"
+
+
+def part_solution(part: Part, status: str, obj: float, bound: float | None, elapsed: float,
+                  relax: bool = False) -> Solution:
+    """Read one table's counts, shares and loads back from a solved problem."""
+    table, rates, classes, idx, cap = part.table, part.rates, part.classes, part.idx, part.table.capacity_rps
     keys = {i: table.candidates[i].key for i in idx}
-    counts = {keys[i]: int(round(v.value() or 0)) if not relax else float(v.value() or 0) for i, v in n.items()}
+    counts = {keys[i]: int(round(v.value() or 0)) if not relax else float(v.value() or 0) for i, v in part.n.items()}
     shares: dict[tuple[str, int], float] = {}
-    for (i, k), v in share.items():
+    for (i, k), v in part.share.items():
         val = float(v.value() or 0.0)
         if val > 1e-7 and counts.get(keys[i], 0) > 0:  # solver noise on an unused candidate is no route
             for b in classes[k]:
@@ -227,9 +272,6 @@ def _solve(table: CapacityTable, rates: list[float], limits: Limits,
                     shares[(keys[i], b)] = val
     loads = {keys[i]: sum(rates[b] / cap[i, b] * shares.get((keys[i], b), 0.0) for b in range(len(rates))
                           if cap[i, b] > 0) for i in idx}
-    obj = float(pulp.value(prob.objective) or 0.0)
-    if status == "optimal" and bound is None:
-        bound = obj
     return Solution(status, obj, {k: v for k, v in counts.items() if v}, shares, loads, bound, elapsed)
 
 
