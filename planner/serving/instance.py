@@ -121,7 +121,8 @@ class Instance:
     def caps(self) -> dict[str, float]:
         """Upper bounds on decode concurrency, by what imposes them (KV: a request's own tokens)."""
         O = self.size.osl
-        return {"kv_capacity": self.memory.max_kv_tokens / (self.fresh_isl + O / 2.0), "max_seqs": self.dep.eff.max_seqs}
+        return {"kv_capacity": self.memory.max_kv_tokens / (self.fresh_isl + O / 2.0),
+                "max_seqs": self.dep.eff.max_seqs}
 
     # --- speculative decoding and prefix caching (planner.speculative) ---------------------
     @property
