@@ -129,3 +129,21 @@ def cached_tokens(isl, hit: float | None):
 def new_tokens(isl, hit: float | None):
     """Prompt tokens the prefill computes, ``(1 − h)·I``."""
     return isl * (1.0 - (hit or 0.0))
+
+
+def settings_from_flags(method: str | None, draft_tokens: int | None, acceptance: float | None,
+                        draft_model: str | None, prefix_hit: float | None) -> dict[str, Any]:
+    """``speculative`` and ``prefix_cache_hit`` from the command line (``--spec-method``, ``--spec-tokens``,
+    ``--spec-acceptance``, ``--spec-draft-model``, ``--prefix-hit``), checked; keywords for EngineSettings."""
+    spec = None
+    if method is None:
+        if draft_tokens is not None or acceptance is not None or draft_model is not None:
+            raise InputError("--spec-method", f"one of {', '.join(METHODS)} with --spec-tokens and --spec-acceptance")
+    else:
+        if draft_tokens is None:
+            raise InputError("--spec-tokens", "a whole number of draft tokens per step with --spec-method, e.g. 2")
+        if acceptance is None:
+            raise InputError("--spec-acceptance", "a per-token acceptance rate in [0, 1] with --spec-method, e.g. 0.7")
+        spec = Speculative(method=method, draft_tokens=draft_tokens, acceptance=acceptance, draft_model=draft_model)
+    hit = None if prefix_hit is None else check_prefix_hit(prefix_hit, "--prefix-hit")
+    return {"speculative": spec, "prefix_cache_hit": hit}

@@ -51,7 +51,10 @@ def draft_arch(model: ModelArch, spec: Speculative) -> ModelArch:
     if key in _DRAFTS:
         return _DRAFTS[key]
     if spec.method == "draft":
-        draft = get_model(str(spec.draft_model))
+        try:
+            draft = get_model(str(spec.draft_model))
+        except PlannerError as exc:
+            raise PlannerError(f"speculative.draft_model: {exc}") from None
         if draft.vocab != model.vocab:
             raise InputError("speculative.draft_model", f"a model with {model.id}'s vocabulary of {model.vocab:,} "
                              "tokens", f"{draft.id} ({draft.vocab:,})")
