@@ -267,6 +267,19 @@ _WORKLOAD = typer.Option(None, "--workload", "-w", help="Trace CSV (BurstGPT, Az
 _TTFT = typer.Option(None, "--ttft", help="TTFT limit in seconds at the SLO percentile.")
 _TPOT = typer.Option(None, "--tpot", help="TPOT limit in seconds at the SLO percentile.")
 _PCT = typer.Option("p99", "--percentile", help="SLO percentile: p50, p90, p95, p99 or a number.")
+_SPEC = typer.Option(None, "--spec-method", help="Speculative decoding: mtp, eagle or draft.")
+_SPEC_K = typer.Option(None, "--spec-tokens", help="Draft tokens per step (with --spec-method).")
+_SPEC_A = typer.Option(None, "--spec-acceptance", help="Per-token draft acceptance rate in [0, 1].")
+_SPEC_D = typer.Option(None, "--spec-draft-model", help="Draft model (--spec-method draft).")
+_HIT = typer.Option(None, "--prefix-hit", help="Prefix-cache hit ratio in [0, 1): share of prompt tokens cached.")
+
+
+def _features(method: str | None, k: int | None, acc: float | None, draft: str | None, hit: float | None):
+    """EngineSettings for the speculative-decoding and prefix-cache flags (planner.speculative)."""
+    from planner.profile import EngineSettings
+    from planner.speculative import settings_from_flags
+
+    return EngineSettings(**settings_from_flags(method, k, acc, draft, hit))
 
 
 @app.command("estimate")
@@ -279,12 +292,17 @@ def estimate_cmd(model: str = _MODEL, gpu: str = _GPU, tp: int = _TP, pp: int = 
                  rate: float | None = typer.Option(None, "--rate", help="Arrival rate, requests/s."),
                  role: str = typer.Option("colocated", "--role", help="colocated, prefill or decode."),
                  ttft: float | None = _TTFT, tpot: float | None = _TPOT,
-                 percentile: str = _PCT, plot: Path | None = _PLOT, as_json: bool = _JSON) -> None:
+                 percentile: str = _PCT, plot: Path | None = _PLOT, as_json: bool = _JSON,
+                 spec_method: str | None = _SPEC, spec_tokens: int | None = _SPEC_K,
+                 spec_acceptance: float | None = _SPEC_A, spec_draft_model: str | None = _SPEC_D,
+                 prefix_hit: float | None = _HIT) -> None:
     """Throughput and TTFT/TPOT of one instance: offline maximum, at a concurrency, or at a rate."""
     from planner.api import deployment
     from planner.serving.estimate import estimate, latency_sweep
 
-    dep = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, hardware_db=_hw(), dp_attn=dp_attn)
+    feats = _features(spec_method, spec_tokens, spec_acceptance, spec_draft_model, prefix_hit)
+    dep = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, hardware_db=_hw(), dp_attn=dp_attn,
+                     settings=feats)
     slo = _slo(ttft, tpot, percentile)
     est = estimate(isl=isl, osl=osl, workload=workload, concurrency=concurrency, rate_rps=rate,
                    slo=slo, role=role, deployment=dep)
@@ -323,7 +341,10 @@ def simulate_cmd(model: str | None = typer.Option(None, "--model", "-m", help="M
                                                       "(default: the file the plan names)."),
                  max_replays: int = typer.Option(24, "--max-replays", min=0, max=1000,
                                                  help="With --plan: cap on replays searching the smallest "
-                                                 "instance counts (0: no search).")) -> None:
+                                                 "instance counts (0: no search)."),
+                 spec_method: str | None = _SPEC, spec_tokens: int | None = _SPEC_K,
+                 spec_acceptance: float | None = _SPEC_A, spec_draft_model: str | None = _SPEC_D,
+                 prefix_hit: float | None = _HIT) -> None:
     """Discrete-event simulation of one instance (or a prefill pool plus a decode pool), or of a whole plan."""
     from planner.api import deployment
     from planner.serving.simulate import run_simulation
@@ -334,13 +355,17 @@ def simulate_cmd(model: str | None = typer.Option(None, "--model", "-m", help="M
                  "--gpu, --workload, --isl and --osl")
         from planner.cli_plan import simulate_plan
 
+        if spec_method or spec_tokens or spec_acceptance is not None or spec_draft_model or prefix_hit is not None:
+            fail("simulate --plan: speculative decoding and prefix caching come from the plan's scenario "
+                 "(speculative:, workload.prefix_cache_hit); drop the --spec-* and --prefix-hit flags")
         simulate_plan(plan, scenario, requests, seed, max_replays, as_json, quiet)
         return
     if scenario is not None:
         fail("simulate: --scenario goes with --plan PLAN.json")
     if model is None or gpu is None:
         fail("simulate: give --model and --gpu (one instance or P/D pair), or --plan PLAN.json (a whole plan)")
-    dep = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, hardware_db=_hw(), dp_attn=dp_attn)
+    dep = deployment(model, gpu, tp, pp, ep, precision, kv_dtype, engine, hardware_db=_hw(), dp_attn=dp_attn,
+                     settings=_features(spec_method, spec_tokens, spec_acceptance, spec_draft_model, prefix_hit))
     spinner = err.status(f"simulating {requests} requests") if not quiet and not as_json and sys.stderr.isatty() \
         else contextlib.nullcontext()
     with spinner:

@@ -22,6 +22,7 @@ import numpy as np
 
 from planner._yaml import load_yaml, number
 from planner.errors import InputError, PlannerError, UnknownNameError
+from planner.speculative import Speculative, check_prefix_hit
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 
@@ -157,13 +158,18 @@ class EngineSettings:
       TensorRT-LLM ``max_batch_size``);
     - ``memory_fraction``: share of HBM the engine may use (vLLM ``--gpu-memory-utilization``,
       SGLang ``--mem-fraction-static``, TensorRT-LLM ``free_gpu_memory_fraction``);
-    - ``kv_dtype``: KV-cache dtype (vLLM ``--kv-cache-dtype``).
+    - ``kv_dtype``: KV-cache dtype (vLLM ``--kv-cache-dtype``);
+    - ``speculative``: speculative decoding (``planner.speculative``; scenario key ``speculative:``);
+    - ``prefix_cache_hit``: prefix-cache hit ratio (scenario key ``workload.prefix_cache_hit``).
+    The last two come from their own scenario keys, not from ``engine_settings:``.
     """
 
     token_budget: int | None = None
     max_seqs: int | None = None
     memory_fraction: float | None = None
     kv_dtype: str | None = None
+    speculative: Speculative | None = None
+    prefix_cache_hit: float | None = None
 
     def __post_init__(self) -> None:
         from planner.checks import fraction, whole
@@ -179,9 +185,16 @@ class EngineSettings:
 
             if self.kv_dtype not in KV_DTYPES:
                 raise InputError("engine_settings.kv_dtype", f"one of {', '.join(KV_DTYPES)}", self.kv_dtype)
+        if self.speculative is not None and not isinstance(self.speculative, Speculative):
+            raise InputError("speculative", "a Speculative setting (method, draft_tokens, acceptance)",
+                             self.speculative)
+        if self.prefix_cache_hit is not None:
+            check_prefix_hit(self.prefix_cache_hit)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["speculative"] = self.speculative.to_dict() if self.speculative else None
+        return out
 
     @classmethod
     def parse(cls, raw: Any, where: str = "engine_settings") -> EngineSettings:
@@ -191,7 +204,7 @@ class EngineSettings:
         if not isinstance(raw, dict):
             raise InputError("engine_settings", "a mapping of token_budget, max_seqs, memory_fraction, kv_dtype",
                              raw, where=where)
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - _OWN_KEYS
         for key in raw:
             if key not in known:
                 from planner.checks import unknown_key
@@ -200,6 +213,8 @@ class EngineSettings:
         return cls(**{k: raw[k] for k in known if raw.get(k) is not None})
 
 
+_OWN_KEYS = {"speculative", "prefix_cache_hit"}
+"""EngineSettings fields set by their own scenario keys (``speculative:``, ``workload.prefix_cache_hit``)."""
 _FIELDS = {f.name for f in fields(Efficiency)}
 _FRACTIONS = {"gemm_eff_max", "attn_eff_max", "mem_eff_max", "comm_eff", "memory_util", "fp8_eff_scale",
               "fp4_eff_scale"}

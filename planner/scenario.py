@@ -29,6 +29,8 @@ solver: {time_limit_s: 60, gap: 0.002}   # stop within 0.2% of the proven optimu
 queueing: {pool: 1}   # override: every group queues as this many instances (default: by the count the plan buys)
 engine_settings: {token_budget: 8192, max_seqs: 256, memory_fraction: 0.9}   # default: the engine profile's
 cross_vendor_kv: false   # allow a prefill pool of one vendor to feed a decode pool of another
+speculative: {method: mtp, draft_tokens: 1, acceptance: 0.85}   # mtp | eagle | draft (+ draft_model)
+# workload.prefix_cache_hit: 0.5   share of prompt tokens found in the prefix cache
 ```
 """
 
@@ -43,6 +45,7 @@ from typing import Any
 from planner._yaml import load_toml, load_yaml
 from planner.errors import InputError, PlannerError, shorten
 from planner.profile import EngineSettings
+from planner.speculative import Speculative, check_prefix_hit
 from planner.workload import SLO, Workload, parse_length, read_trace
 
 # Caps on counts a scenario may ask for: each is far above a useful value, and each keeps one plan to
@@ -61,7 +64,7 @@ DISAGG = ("auto", "off", "only")
 _TOP_KEYS = {"model", "precision", "kv_dtype", "engine", "workload", "buckets", "slo", "accelerators", "prices",
              "availability", "budget_per_hour", "redundancy", "target_utilisation", "objective", "disaggregation",
              "parallelism", "solver", "queueing", "name", "description", "engine_settings",
-             "cross_vendor_kv", "models"}
+             "cross_vendor_kv", "models", "speculative"}
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,7 @@ def parse_workload(raw: Any, where: str, base: Path, require_rate: bool = True) 
     w = _mapping(raw, "workload", where)
     if not w:
         raise InputError("workload", "a mapping with rate_rps and input/output (or trace)", where=where)
-    _check_keys(w, {"rate_rps", "input", "output", "arrival_cv", "trace"}, where, "workload.")
+    _check_keys(w, {"rate_rps", "input", "output", "arrival_cv", "trace", "prefix_cache_hit"}, where, "workload.")
     rate = _num(w, "rate_rps", where)
     cv = _num(w, "arrival_cv", where)
     if "trace" in w:
@@ -285,10 +288,17 @@ def parse_scenario(raw: Any, where: str = "scenario", base: Path | None = None) 
         time_limit_s=_num(solver, "time_limit_s", where, 60.0), gap_rel=_num(solver, "gap", where, 0.002),
         queue_pool=_num(queueing, "pool", where, None, integer=True),
         name=str(raw.get("name") or ""),
-        engine_settings=EngineSettings.parse(raw.get("engine_settings"), where),
+        engine_settings=_with_features(EngineSettings.parse(raw.get("engine_settings"), where), raw, where),
         cross_vendor_kv=_flag(raw, "cross_vendor_kv", where),
         description=str(raw.get("description") or ""),
     )
+
+
+def _with_features(settings: EngineSettings, raw: dict, where: str) -> EngineSettings:
+    """Engine settings with the scenario's ``speculative:`` and ``workload.prefix_cache_hit`` (planner.speculative)."""
+    spec = Speculative.parse(raw.get("speculative"), where)
+    hit = (raw.get("workload") or {}).get("prefix_cache_hit")
+    return replace(settings, speculative=spec, prefix_cache_hit=None if hit is None else check_prefix_hit(hit))
 
 
 def _flag(raw: dict, key: str, where: str) -> bool:

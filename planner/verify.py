@@ -142,7 +142,9 @@ def _deployment(g: dict[str, Any], model: str, sc: Scenario, hw: HardwareDB) -> 
         if prof.engine == engine:
             engine = prof
         settings = EngineSettings(token_budget=int(g["token_budget"]), max_seqs=int(g["max_seqs"]),
-                                  memory_fraction=float(g["memory_fraction"]))
+                                  memory_fraction=float(g["memory_fraction"]),
+                                  speculative=sc.engine_settings.speculative,  # the scenario's, as planned
+                                  prefix_cache_hit=sc.engine_settings.prefix_cache_hit)
         return make_deployment(model, g["accelerator"], int(g["tp"]), int(g["pp"]), int(g["ep"]), g["precision"],
                                g["kv_dtype"], engine, hardware_db=hw, dp_attn=bool(g["dp_attn"]), settings=settings)
     except KeyError as exc:

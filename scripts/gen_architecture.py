@@ -18,6 +18,7 @@ BEGIN, END = "<!-- layers:begin (scripts/gen_architecture.py) -->", "<!-- layers
 # (layer, module prefixes), lowest first
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core values", ("planner.errors", "planner.checks", "planner.files", "planner._yaml", "planner.paths",
+                     "planner.speculative",
                      "planner.names", "planner.dtypes", "planner.parallel", "planner.hardware", "planner.models",
                      "planner.profile", "planner.model_limits", "planner.lengths", "planner.csvread",
                      "planner.traces", "planner.outputs", "planner.workload", "planner.scenario", "planner.capacity",

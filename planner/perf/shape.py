@@ -86,11 +86,14 @@ def prefill_shape(batch: float, chunk: float, past: float = 0, last_chunk: bool 
                      prefill_kv_tokens=batch * (past + chunk), prefill_logits=batch if last_chunk else 0.0 * batch)
 
 
-def prompt_share_shape(requests: float, isl: float) -> StepShape:
+def prompt_share_shape(requests: float, isl: float, cached: float = 0.0) -> StepShape:
     """The prefill work of ``requests`` whole prompts of ``isl`` tokens, spread over steps by
-    chunked prefill: the same tokens and causal pairs as prefilling them in one piece."""
-    return StepShape(prefill_seqs=requests, prefill_tokens=requests * isl,
-                     prefill_pairs=requests * isl * (isl + 1) / 2, prefill_kv_tokens=requests * isl,
+    chunked prefill: the same tokens and causal pairs as prefilling them in one piece. With ``cached``
+    tokens of each prompt in the prefix cache, only the ``isl − cached`` others are computed, after
+    that past: pairs ``(I − c)·(c + (I − c + 1)/2)``."""
+    fresh = isl - cached
+    return StepShape(prefill_seqs=requests, prefill_tokens=requests * fresh,
+                     prefill_pairs=requests * fresh * (cached + (fresh + 1) / 2), prefill_kv_tokens=requests * isl,
                      prefill_logits=requests)
 
 

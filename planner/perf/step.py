@@ -7,12 +7,17 @@ so every sequence advances once per
     step_s = pp · stage_s(shape / m) + step_overhead_s
 
 which is why PP raises throughput (more sequences per step) but not one request's latency.
+
+A speculative verify step (``planner.perf.spec_step``) passes ``decode_queries = k + 1``: its decode
+part holds k + 1 queries per sequence, and the attention kernel reads each sequence's cached KV once
+for all of them (FlashInfer / FlashMLA multi-query decode), so the decode attention's bytes are
+divided by ``decode_queries`` (its FLOPs stay those of every query).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -57,8 +62,9 @@ class StepTime:
 
 
 def step_time(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precision, shape: StepShape,
-              eff: Efficiency) -> StepTime:
-    """Time for every sequence of ``shape`` to advance one step on one instance."""
+              eff: Efficiency, decode_queries: float = 1.0) -> StepTime:
+    """Time for every sequence of ``shape`` to advance one step on one instance (``decode_queries``:
+    queries per decode sequence sharing one read of its KV, module docstring)."""
     supported = set(acc.peak_flops)
     gemm_dtype = prec.gemm_dtype(supported)
     attn_dtype = prec.attention_dtype(supported)
@@ -66,6 +72,8 @@ def step_time(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precision
     micro = shape.scaled(m) if par.pp > 1 else shape
     half = prec.activations if prec.activations in supported else ("bf16" if "bf16" in supported else "fp16")
     ops = stage_ops(model, par, prec, micro, gemm_dtype, attn_dtype, half_dtype=half)
+    if decode_queries != 1.0:
+        ops = [replace(op, bytes=op.bytes / decode_queries) if op.name == "attention_decode" else op for op in ops]
     span = par.gpus
     timed = tuple(op_time(op, acc, eff, span) for op in ops)
     stage_s = sum(t.time_s for t in timed)

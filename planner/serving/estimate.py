@@ -152,6 +152,12 @@ def estimate(model: str | None = None, accelerator: str | None = None, tp: int =
         workload = Workload.fixed(rate_rps or 1.0, isl, osl)  # the rate is used only in rate mode
     pct = slo.percentile if slo else 99.0
     size = request_size(workload, pct)
+    if d.settings.speculative is not None:
+        sp = d.settings.speculative
+        notes.append(f"speculative decoding: {sp.method}, k = {sp.draft_tokens}, acceptance {sp.acceptance:g} -> "
+                     f"{sp.tokens_per_step:.3g} tokens per step (planner.speculative)")
+    if d.settings.prefix_cache_hit:
+        notes.append(f"prefix cache: {d.settings.prefix_cache_hit:.0%} of prompt tokens cached, not prefilled")
     if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
         raise InputError("pool", "an integer >= 1 (instances behind one balancer)", pool)
     inst = instance_model(d, role, size, arrival_cv=workload.arrival_cv, open_loop=rate_rps is not None, pool=pool)

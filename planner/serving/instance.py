@@ -15,6 +15,11 @@ Three roles, one step model (``planner.perf.step``), each a small class in ``rol
 KV), by the engine's running-sequence cap and, colocated, by the token budget
 (``C·(1 + I/O) ≤ budget``). At a request rate λ the operating point solves Little's law
 ``C = λ·O·t_step(C)``.
+
+Speculative decoding and prefix caching (``planner.speculative``): a step then moves each decoding
+sequence ``E = (1 − α^(k+1))/(1 − α)`` tokens, so the time per output token is ``τ = t_step/E``
+(``step_s`` below returns τ, and TPOT = τ, tokens/s = C/τ, requests/s = C/(O·τ) keep their form);
+with prefix hit ratio h a request holds ``(1 − h)·I + O/2`` KV tokens of its own on average.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from planner.deployment import Deployment
 from planner.perf.memory import MemoryPlan, memory_plan
 from planner.perf.shape import decode_shape
 from planner.serving.prefill_time import chunked_prefill_s, step_s
+from planner.speculative import cached_tokens, new_tokens
 
 ROLES = ("colocated", "prefill", "decode")
 
@@ -113,9 +119,33 @@ class Instance:
 
     @cached_property
     def caps(self) -> dict[str, float]:
-        """Upper bounds on decode concurrency, by what imposes them."""
-        I, O = self.size.isl, self.size.osl
-        return {"kv_capacity": self.memory.max_kv_tokens / (I + O / 2.0), "max_seqs": self.dep.eff.max_seqs}
+        """Upper bounds on decode concurrency, by what imposes them (KV: a request's own tokens)."""
+        O = self.size.osl
+        return {"kv_capacity": self.memory.max_kv_tokens / (self.fresh_isl + O / 2.0),
+                "max_seqs": self.dep.eff.max_seqs}
+
+    # --- speculative decoding and prefix caching (planner.speculative) ---------------------
+    @property
+    def tokens_per_step(self) -> float:
+        """E: tokens a decoding sequence gains per step (1 without speculative decoding)."""
+        spec = self.dep.settings.speculative
+        return spec.tokens_per_step if spec is not None else 1.0
+
+    @property
+    def decode_positions(self) -> int:
+        """Token-budget positions a decoding sequence takes per step: 1, or k + 1 when speculating."""
+        spec = self.dep.settings.speculative
+        return spec.verify_tokens if spec is not None else 1
+
+    @property
+    def fresh_isl(self) -> float:
+        """Prompt tokens the prefill computes and the request holds in KV of its own, (1 − h)·I."""
+        return float(new_tokens(self.size.isl, self.dep.settings.prefix_cache_hit))
+
+    @property
+    def cached_isl(self) -> float:
+        """Prompt tokens found in the prefix cache, h·I."""
+        return float(cached_tokens(self.size.isl, self.dep.settings.prefix_cache_hit))
 
     @cached_property
     def max_concurrency(self) -> float:
@@ -135,9 +165,9 @@ class Instance:
     # --- step times ---------------------------------------------------------------------
     def decode_step_s(self, concurrency):
         """Pure-decode step at mean concurrency C with the mean context I + O/2, timed at the batch a
-        request sees (``seen_batch``: itself and C others)."""
+        request sees (``seen_batch``: itself and C others), per output token (step / E)."""
         batch = seen_batch(concurrency) if self.open_loop else np.maximum(concurrency, 1.0)
-        return step_s(self.dep, decode_shape(batch, self.size.isl + self.size.osl / 2.0))
+        return step_s(self.dep, decode_shape(batch, self.size.isl + self.size.osl / 2.0)) / self.tokens_per_step
 
     def step_parts(self, concurrency):
         """(pure-decode step, step that also carries a prompt chunk, share of such steps) at C.
@@ -146,7 +176,8 @@ class Instance:
         return t_dec, t_dec, 0.0 * t_dec
 
     def step_s(self, concurrency):
-        """Mean step time (= mean TPOT) at decode concurrency C; scalars or numpy arrays."""
+        """Mean time per output token (= mean TPOT; the step time when not speculating) at decode
+        concurrency C; scalars or numpy arrays."""
         t_dec, t_mix, share = self.step_parts(concurrency)
         return share * t_mix + (1.0 - share) * t_dec
 

@@ -9,6 +9,11 @@ each in a step it shares with the ``C`` decodes. Chunk ``k`` attends to ``k·I/n
 The first ``n − 1`` chunks are timed at their mean past ``(n − 2)/2 · I/n`` (attention work is
 linear in the past, the rest does not depend on it) and the last chunk, which also computes the
 logits, at its own past ``I − I/n``. An idle instance is ``C = 0``. Scalars or numpy arrays.
+
+Prefix caching (hit ratio h, ``planner.speculative``): only ``I' = (1 − h)·I`` tokens are computed,
+``n = ⌈I'/max(B − C·q, 1)⌉`` chunks after a cached past of ``h·I`` (every past above shifts by it),
+where ``q`` is the positions a decoding sequence takes per step (``k + 1`` under speculative
+decoding, whose steps ``step_s`` times as verify + draft: ``planner.perf.spec_step``).
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import numpy as np
 
 from planner.deployment import Deployment
 from planner.perf.shape import StepShape, decode_shape, prefill_shape
+from planner.perf.spec_step import spec_step_s
 from planner.perf.step import step_time
+from planner.speculative import new_tokens
 
 
 def prefill_chunks(isl, budget: float, concurrency=0.0):
@@ -26,8 +33,18 @@ def prefill_chunks(isl, budget: float, concurrency=0.0):
 
 
 def step_s(dep: Deployment, shape: StepShape):
-    """Step time of ``shape`` on the deployment (scalar or array, as the shape holds)."""
+    """Step time of ``shape`` on the deployment (scalar or array, as the shape holds); with speculative
+    decoding a step with decodes is a verify step plus the draft passes (``spec_step_s``)."""
+    spec = dep.settings.speculative
+    if spec is not None:
+        return spec_step_s(dep.model, dep.accelerator, dep.parallel, dep.precision, shape, dep.eff, spec)
     return step_time(dep.model, dep.accelerator, dep.parallel, dep.precision, shape, dep.eff).step_s
+
+
+def decode_positions(dep: Deployment) -> int:
+    """Token-budget positions one decoding sequence takes per step: 1, or k + 1 when speculating."""
+    spec = dep.settings.speculative
+    return spec.verify_tokens if spec is not None else 1
 
 
 def chunked_prefill_s(dep: Deployment, isl, concurrency=0.0, context: float = 0.0):
@@ -36,8 +53,10 @@ def chunked_prefill_s(dep: Deployment, isl, concurrency=0.0, context: float = 0.
     vector = isinstance(isl, np.ndarray) or isinstance(concurrency, np.ndarray)
     isl_a = np.asarray(isl, dtype=float)
     conc = np.asarray(concurrency, dtype=float) * np.ones_like(isl_a)
-    n = prefill_chunks(isl_a, dep.eff.token_budget, conc)
-    chunk = isl_a / n
+    fresh = np.maximum(new_tokens(isl_a, dep.settings.prefix_cache_hit), 1.0)
+    cached = np.maximum(isl_a - fresh, 0.0)
+    n = prefill_chunks(fresh, dep.eff.token_budget, conc * decode_positions(dep))
+    chunk = fresh / n
     busy = conc > 1e-9
     dec = decode_shape(np.where(busy, conc, 1.0), context)
     last = prefill_shape(np.ones_like(chunk), chunk, past=isl_a - chunk, last_chunk=True)
@@ -45,7 +64,7 @@ def chunked_prefill_s(dep: Deployment, isl, concurrency=0.0, context: float = 0.
     t_last_alone = step_s(dep, last)
     total = np.where(busy, t_last, t_last_alone)
     if np.any(n > 1):
-        early = prefill_shape(np.ones_like(chunk), chunk, past=np.maximum(n - 2.0, 0.0) / 2.0 * chunk,
+        early = prefill_shape(np.ones_like(chunk), chunk, past=cached + np.maximum(n - 2.0, 0.0) / 2.0 * chunk,
                               last_chunk=False)
         t_early = np.where(busy, step_s(dep, early + dec) if busy.any() else 0.0, step_s(dep, early))
         total = total + (n - 1.0) * t_early

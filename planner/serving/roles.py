@@ -153,7 +153,9 @@ class Colocated(Decode):
     @cached_property
     def caps(self) -> dict[str, float]:
         caps = dict(super().caps)
-        caps["token_budget"] = self.dep.eff.token_budget / (1.0 + self.size.isl / self.size.osl)
+        # a step holds C·q decode positions and the C·E/O prompts' I' new tokens (E = q = 1 unless speculating)
+        per_seq = self.decode_positions + self.tokens_per_step * self.fresh_isl / self.size.osl
+        caps["token_budget"] = self.dep.eff.token_budget / per_seq
         return caps
 
     def step_parts(self, concurrency):
@@ -161,22 +163,26 @@ class Colocated(Decode):
         step carries are Poisson with mean m = C/O·chunks. Step time is convex in the tokens it holds
         (max of a memory floor and linear compute), so steps are timed per chunk count k = 0..POISSON_K
         and averaged with the Poisson weights (Jensen): share = P(k ≥ 1) = 1 − e^(−m) and t_mix is the
-        mean of the steps that carry a chunk."""
+        mean of the steps that carry a chunk. Speculating, steps start C·E/O prompts, the decodes take
+        C·q of the budget, and the times returned are per output token (step / E); prefix caching
+        computes I' = (1 − h)·I new tokens per prompt (``planner.speculative``)."""
         vector = isinstance(concurrency, np.ndarray)
         key = None if vector else ("parts", self.role, self.open_loop, self.size.isl, self.size.osl,
                                    round(float(concurrency), 6))
         if key is not None and key in self._cache:
             return self._cache[key]
         I, O = self.size.isl, self.size.osl
+        E, c_I = self.tokens_per_step, self.cached_isl
+        O_steps = O / E  # steps a request decodes for
         batch = seen_batch(concurrency) if self.open_loop else np.maximum(concurrency, 1.0)
         decode = decode_shape(batch, I + O / 2.0)
         t_dec = step_s(self.dep, decode)
-        chunks = prefill_chunks(I, self.dep.eff.token_budget, concurrency)
-        m = np.asarray(concurrency / O * chunks, dtype=float)  # prompt chunks per step, Poisson
+        chunks = prefill_chunks(self.fresh_isl, self.dep.eff.token_budget, concurrency * self.decode_positions)
+        m = np.asarray(concurrency / O_steps * chunks, dtype=float)  # prompt chunks per step, Poisson
         if not self.open_loop:  # offline / closed loop: every step carries the same share of prompt work
             share = np.minimum(1.0, m)
-            t_mix = step_s(self.dep, decode + prompt_share_shape(concurrency / O / share, I))
-            out = (t_dec, t_mix, share) if vector else (float(t_dec), float(t_mix), float(share))
+            t_mix = step_s(self.dep, decode + prompt_share_shape(concurrency / O_steps / share, I, c_I))
+            out = (t_dec / E, t_mix / E, share) if vector else (float(t_dec / E), float(t_mix / E), float(share))
             if key is not None:
                 self._cache[key] = out
             return out
@@ -184,12 +190,13 @@ class Colocated(Decode):
         left = 1.0 - np.exp(-m)
         for k in range(1, POISSON_K + 1):
             pk = np.exp(-m) * m**k / math.factorial(k) if k < POISSON_K else left
-            mean_t = mean_t + pk * step_s(self.dep, decode + prompt_share_shape(k / chunks, I))
+            mean_t = mean_t + pk * step_s(self.dep, decode + prompt_share_shape(k / chunks, I, c_I))
             left = left - pk
         share = 1.0 - np.exp(-m)
         with np.errstate(divide="ignore", invalid="ignore"):
             t_mix = np.where(share > 1e-12, (mean_t - np.exp(-m) * t_dec) / np.maximum(share, 1e-300),
-                             step_s(self.dep, decode + prompt_share_shape(1.0 / chunks, I)))
+                             step_s(self.dep, decode + prompt_share_shape(1.0 / chunks, I, c_I)))
+        t_dec, t_mix = t_dec / E, t_mix / E
         out = (t_dec, t_mix, share) if vector else (float(t_dec), float(t_mix), float(share))
         if key is not None:
             self._cache[key] = out
@@ -198,8 +205,8 @@ class Colocated(Decode):
     def tpot_tail(self, c_q, t_dec, t_mix, share, z: float):
         """Over a request's O decode steps the number that also carry a prompt chunk is Binomial(O,
         share): TPOT_q = t_dec(C_q) + (t_mix(C_q) − t_dec(C_q))·X_q / O, X_q by the normal approximation
-        with continuity correction, within [0, O]."""
-        n = max(float(round(self.size.osl)), 1.0)
+        with continuity correction, within [0, O]. Speculating, a request decodes for O/E steps."""
+        n = max(float(round(self.size.osl / self.tokens_per_step)), 1.0)
         p = np.clip(share, 0.0, 1.0)
         x_q = np.clip(np.ceil(n * p + z * np.sqrt(n * p * (1.0 - p)) - 0.5), 0.0, n)
         return t_dec + (t_mix - t_dec) * x_q / n
@@ -246,6 +253,7 @@ class Colocated(Decode):
         lam = np.asarray(rps, dtype=float)
         z = float(ndtri(q))
         t_dec, t_mix, share = self.step_parts(np.maximum(conc, C_LOW))
+        t_dec, t_mix = t_dec * self.tokens_per_step, t_mix * self.tokens_per_step  # whole steps, not per token
         # prompt chunks per step are Poisson with mean m (share = 1 − e^(−m)), each adding about d to a
         # pure-decode step: E[S] = t_dec + m·d, E[S²] = (t_dec + m·d)² + m·d²
         m = -np.log(np.clip(1.0 - share, 1e-12, 1.0))
@@ -269,14 +277,14 @@ class Colocated(Decode):
         own = self._prompt_steps(conc, n) if n != self.size.isl else own_mean
         one = self._prompt_steps(conc, self.size.isl, single=True)
         delta = np.maximum(one - t_dec, 0.0)
-        k_max = np.maximum(np.floor((budget - conc) / self.size.isl) - 1.0, 0.0)
+        k_max = np.maximum(np.floor((budget - conc * self.decode_positions) / max(self.fresh_isl, 1.0)) - 1.0, 0.0)
         others = lam * e2 / e1
         others_mean = np.minimum(others, k_max)
         others_q = np.minimum(np.maximum(others + z * np.sqrt(others), 0.0), k_max)  # continuous normal approx.
         rho_p, work = self.prefill_queue(lam, conc)
         queue_mean, queue_q = pool_wait_s(rho_p, work, self.pool, q, ca2, self.size.cs2)
         if open_loop:
-            slot_mean, slot_q = self.slot_wait(conc, e1, q)
+            slot_mean, slot_q = self.slot_wait(conc, e1 / self.tokens_per_step, q)
         else:
             slot_mean = slot_q = np.zeros_like(conc)
         fixed = self.dep.eff.ttft_overhead_s + extra_s
@@ -302,8 +310,8 @@ class Colocated(Decode):
         the instance: ρ_p = λ·I·t_mix/(B − C) and a prompt's work is S = I·t_mix/(B − C) (a fraction of a
         step when it fits in one). The prompt's own steps are counted apart (``prompt_step_s``)."""
         conc = np.maximum(np.asarray(concurrency, dtype=float), C_LOW)
-        budget = np.maximum(self.dep.eff.token_budget - conc, 1.0)
-        work = self.size.isl * self.step_parts(conc)[1] / budget
+        budget = np.maximum(self.dep.eff.token_budget - conc * self.decode_positions, 1.0)
+        work = self.fresh_isl * self.step_parts(conc)[1] * self.tokens_per_step / budget
         return np.asarray(rate_rps, dtype=float) * work, work
 
     def ttft_parts(self, rate_rps: float) -> dict[str, float]:
@@ -327,13 +335,14 @@ class Prefill(Instance):
     @cached_property
     def prefill_batch(self) -> float:
         """Prompts per prefill-only step: as many whole prompts as fit the token budget."""
-        return max(1.0, math.floor(self.dep.eff.token_budget / self.size.isl))
+        return max(1.0, math.floor(self.dep.eff.token_budget / max(self.fresh_isl, 1.0)))
 
     @cached_property
     def prefill_batch_s(self) -> float:
-        if self.size.isl > self.dep.eff.token_budget:
+        if self.fresh_isl > self.dep.eff.token_budget:
             return self.prefill_alone_s()
-        return float(step_s(self.dep, prefill_shape(self.prefill_batch, self.size.isl)))
+        fresh = max(self.fresh_isl, 1.0)
+        return float(step_s(self.dep, prefill_shape(self.prefill_batch, fresh, past=self.size.isl - fresh)))
 
     @cached_property
     def grid(self) -> tuple[Point, ...]:

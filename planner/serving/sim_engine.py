@@ -18,7 +18,7 @@ from planner.deployment import Deployment
 from planner.errors import InfeasibleError, InputError
 from planner.perf.memory import memory_plan
 from planner.perf.shape import StepShape, decode_shape, prefill_shape
-from planner.perf.step import step_time
+from planner.serving.prefill_time import decode_positions, step_s
 from planner.serving.sim_result import PERCENTILES, SimResult
 
 BLOCK_TOKENS = 16  # KV block size (vLLM's default); admission keeps one block of slack
@@ -82,8 +82,7 @@ class _StepTimer:
                 part = decode_shape(n_decode, ctx_q * CTX_GRID_TOKENS)
                 shape = part if shape is None else shape + part
             assert shape is not None
-            d = self.dep
-            dt = step_time(d.model, d.accelerator, d.parallel, d.precision, shape, self.eff).step_s
+            dt = float(step_s(self.dep, shape))  # a verify + draft step when speculating
             self.cache[key] = dt
         return dt
 
@@ -114,13 +113,22 @@ class _Engine:
     """One instance: ``mode`` is ``colocated``, ``prefill`` (prefill-only) or ``decode`` (decode-only).
 
     Decoding sequences advance together, one token per step, so their state is kept relative to an
-    engine tick (gen = gen0 + tick − tick0) and finishes come off a heap keyed by tick.
+    engine tick (gen = gen0 + tick − tick0) and finishes come off a heap keyed by tick. Speculating
+    (``planner.speculative``), every step advances each decoding sequence by the expected E tokens
+    (gen = gen0 + E·(tick − tick0), a request finishing after ⌈(O − gen)/E⌉ steps; acceptance is taken
+    at its mean, not drawn) and takes k + 1 budget positions. With a prefix-cache hit ratio h a prompt's
+    first ⌊h·I⌋ tokens count as prefilled on admission (its KV is still reserved whole: conservative
+    against the analytic rule, which shares the cached prefix).
     """
 
     def __init__(self, mode: str, req: _Requests, timer: _StepTimer, capacity: int,
                  waiting: deque[int] | None = None) -> None:
         eff = timer.eff
         self.mode, self.req, self.timer, self.capacity = mode, req, timer, capacity
+        spec = timer.dep.settings.speculative
+        self.tok = spec.tokens_per_step if spec is not None else 1.0  # tokens per decode step, E
+        self.positions = decode_positions(timer.dep)
+        self.hit = timer.dep.settings.prefix_cache_hit or 0.0
         self.token_budget = int(eff.token_budget)
         self.seq_cap = int(min(eff.max_seqs, eff.token_budget))
         if self.token_budget < 1 or self.seq_cap < 1:
@@ -149,17 +157,16 @@ class _Engine:
         r.tick0[i], r.gen0[i], r.cached0[i] = self.tick, r.gen[i], cached
         self.n_dec += 1
         self.dec_ctx_sum += cached
-        heapq.heappush(self.heap, (self.tick + r.osl[i] - r.gen[i], i, r.ver[i]))
+        heapq.heappush(self.heap, (self.tick + math.ceil((r.osl[i] - r.gen[i]) / self.tok - 1e-9), i, r.ver[i]))
 
     def _leave_decode(self, i: int) -> int:
         """Take ``i`` out of the decode set; returns its cached tokens and brings ``gen`` up to date."""
         r = self.req
-        steps = self.tick - r.tick0[i]
-        r.gen[i] = r.gen0[i] + steps
-        cached = r.cached0[i] + steps
+        adv = (self.tick - r.tick0[i]) * self.tok
+        r.gen[i] = min(r.gen0[i] + int(adv + 1e-9), r.osl[i])
         self.n_dec -= 1
-        self.dec_ctx_sum -= cached
-        return cached
+        self.dec_ctx_sum -= r.cached0[i] + adv
+        return r.cached0[i] + int(adv + 1e-9)
 
     def _preempt(self, i: int) -> None:
         r = self.req
@@ -179,10 +186,11 @@ class _Engine:
     def plan(self) -> float | None:
         """Choose the next step's work (preempting if needed); its duration, or None when idle."""
         r = self.req
-        while self.n_dec and self.reserved + self.dec_ctx_sum + self.n_dec > self.capacity:
+        while self.n_dec and self.reserved + self.dec_ctx_sum + self.n_dec * self.tok > self.capacity:
             self._preempt(next(reversed(self.running)))
-        budget = self.token_budget - self.n_dec
-        free = self.capacity - self.reserved - self.dec_ctx_sum - self.n_dec
+        grow = self.n_dec * self.tok
+        budget = self.token_budget - self.n_dec * self.positions
+        free = self.capacity - self.reserved - self.dec_ctx_sum - grow
         chunks: list[tuple[int, int]] = []
         for i in self.prefilling:
             if budget <= 0:
@@ -200,7 +208,7 @@ class _Engine:
                 self.running[i] = None
                 self._enter_decode(i, r.isl[i])
                 free -= r.isl[i] + 1
-                budget -= 1
+                budget -= self.positions
                 continue
             t = r.target[i]
             if t + BLOCK_TOKENS > free:
@@ -210,7 +218,9 @@ class _Engine:
             self.prefilling[i] = None
             self.reserved += t
             free -= t
-            c = min(t, budget)
+            if self.hit and r.done[i] == 0:  # the cached prefix counts as prefilled (class docstring)
+                r.done[i] = min(int(self.hit * r.isl[i]), t - 1)
+            c = min(t - r.done[i], budget)
             chunks.append((i, c))
             budget -= c
         if not chunks and not self.n_dec:
@@ -231,7 +241,7 @@ class _Engine:
         finished: list[int] = []
         handoff: list[int] = []
         self.tick += 1
-        self.dec_ctx_sum += self._n_dec_step
+        self.dec_ctx_sum += self._n_dec_step * self.tok
         heap = self.heap
         while heap and heap[0][0] <= self.tick:
             _, i, v = heapq.heappop(heap)
