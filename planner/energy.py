@@ -49,3 +49,13 @@ def energy_cost_per_hour(power: float, price_per_kwh: float, pue: float) -> floa
     """Cost of running ``power`` watts for one hour at ``price_per_kwh`` with the facility's PUE:
     P/1000 · PUE · price."""
     return power / 1000.0 * pue * price_per_kwh
+
+
+def plan_energy(groups: list[tuple[int, float, float]], output_tokens_per_s: float, idle_fraction: float,
+                pue: float) -> dict[str, float | str | None]:
+    """A one-rate plan's draw: ``groups`` as (GPUs, TDP per GPU, utilisation); power
+    P = Σ gpus·P(u) (IT), kWh/day = P·PUE·24 h / 1000, J/token = P·PUE / output tokens/s."""
+    watts = sum(n * power_w(tdp, u, idle_watts(tdp, idle_fraction)) for n, tdp, u in groups)
+    return {"power_w": watts, "kwh_per_day": watts * pue * 24.0 / 1000.0,
+            "joules_per_output_token": joules_per_token(watts * pue, output_tokens_per_s), "pue": pue,
+            "idle_fraction": idle_fraction, "idle_source": IDLE_SOURCE}

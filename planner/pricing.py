@@ -186,7 +186,10 @@ def shipped_entry(acc: Any) -> PriceEntry:
 
 def tiers_of(acc: Any, entry: PriceEntry | None, pricing: Pricing, utilisation: float) -> Tiers:
     """Planning prices of ``acc`` with the scenario's ``entry`` over the shipped ones (module docstring)."""
-    e = entry.over(shipped_entry(acc)) if entry is not None else shipped_entry(acc)
+    shipped = shipped_entry(acc)
+    e = entry.over(shipped) if entry is not None else shipped
+    if entry is not None and entry.source != shipped.source:
+        e = replace(e, source=f"{entry.source}; other tiers shipped ({shipped.date}): {shipped.source[:160]}")
     owned = entry is not None and (entry.capex_per_gpu is not None or entry.on_demand == 0)
     if owned:
         years = e.amortise_years or 4.0

@@ -13,7 +13,8 @@ Variables
   x_{c,k,p} ∈ [0,1]     share of input class k routed to row c in period p (as in ``ilp``)
 
 Objective (cost)  min Σ_g gpus_g·[ fixed_g·r_g·Σ_p T_p + Σ_p T_p·(od_g·o_{g,p} + spot_g·s_{g,p}) ]
-          (energy) min Σ_p T_p·Σ_g [ P_idle,g·(r_g + o_{g,p} + s_{g,p}) + (TDP_g − P_idle,g)·load_{g,p} ]
+          (energy) min Σ_p T_p·Σ_g [ P_idle,g·(r_g + o_{g,p} + s_{g,p}) + (TDP_g − P_idle,g)·ρ·load_{g,p} ]
+          (ρ: the target utilisation, load in instances at ρ)
           (gpus / power: GPU-hours / TDP-watt-hours bought), each with a 1e-6·cost tie-break
 
 Constraints, in every period p
@@ -198,7 +199,7 @@ def _other_objective(objective, table, idx, types, rep, base, r, o, s, load, per
             else:  # energy: idle draw of every instance bought, dynamic draw by load
                 idle = idle_fraction * c.watts
                 terms.append(period_h * idle * bought)
-                terms.append(period_h * (c.watts - idle) * pulp.lpSum(load[(i, p)] for i in idx if base[i] == g))
+                terms.append(period_h * (c.watts - idle) * table.target_utilisation * pulp.lpSum(load[(i, p)] for i in idx if base[i] == g))
     return pulp.lpSum(terms)
 
 
