@@ -200,7 +200,8 @@ def tiers_of(acc: Any, entry: PriceEntry | None, pricing: Pricing, utilisation: 
         return Tiers(acc.id, on_demand, fixed, "owned", None, None, True, e.source, e.date)
     reserved = e.reserved_1y if pricing.reserved_term == "1y" else e.reserved_3y
     spot_ok = e.spot is not None and e.spot_interruption is not None
-    return Tiers(acc.id, e.on_demand, reserved, f"reserved {pricing.reserved_term}", e.spot if spot_ok else None,
+    kind = f"reserved {pricing.reserved_term}" if reserved is not None else "no reserved price"
+    return Tiers(acc.id, e.on_demand, reserved, kind, e.spot if spot_ok else None,
                  e.spot_interruption if spot_ok else None, False, e.source, e.date)
 
 
