@@ -11,8 +11,8 @@ bucket of one input class splits alike, and a candidate takes a class only if it
 for every bucket in it.
 
 Objective  min Σ_c w_c·n_c  with w_c the instance's $/hour (or GPUs, or watts, with a 1e-6·cost
-           tie-break); energy: min Σ_c [P_idle,c·n_c + (TDP_c − P_idle,c)·ρ·load_c], ρ the target utilisation (planner.energy:
-           idle draw of every instance, dynamic draw by its busy share), with the same tie-break
+           tie-break); energy: min Σ_c [P_idle,c·n_c + (TDP_c − P_idle,c)·ρ·load_c], ρ the target
+           utilisation (planner.energy: idle draw of every instance, dynamic draw by its busy share)
 
 Constraints
   coverage       Σ_c x_ck + Σ_p y_pk = 1                       every class fully served

@@ -199,7 +199,8 @@ def _other_objective(objective, table, idx, types, rep, base, r, o, s, load, per
             else:  # energy: idle draw of every instance bought, dynamic draw by load
                 idle = idle_fraction * c.watts
                 terms.append(period_h * idle * bought)
-                terms.append(period_h * (c.watts - idle) * table.target_utilisation * pulp.lpSum(load[(i, p)] for i in idx if base[i] == g))
+                busy = pulp.lpSum(load[(i, p)] for i in idx if base[i] == g)
+                terms.append(period_h * (c.watts - idle) * table.target_utilisation * busy)
     return pulp.lpSum(terms)
 
 
