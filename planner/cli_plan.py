@@ -56,7 +56,7 @@ def plan_cmd(scenario: Path | None = _SCENARIO,
              percentile: str | None = typer.Option(None, "--percentile"),
              gpus: str | None = typer.Option(None, "--gpus", help="Comma-separated candidate accelerators."),
              budget: float | None = typer.Option(None, "--budget", help="Max $/hour."),
-             objective: str | None = typer.Option(None, "--objective", help="cost, gpus or power."),
+             objective: str | None = typer.Option(None, "--objective", help="cost, gpus, power or energy."),
              disaggregation: str | None = typer.Option(None, "--disaggregation", help="auto, off or only."),
              as_json: bool = _JSON, csv: Path | None = typer.Option(None, "--csv", help="Write groups as CSV."),
              xlsx: Path | None = typer.Option(None, "--xlsx", help="Write an XLSX workbook."),
@@ -91,6 +91,9 @@ def plan_cmd(scenario: Path | None = _SCENARIO,
     sc = with_overrides(loaded, model=model, precision=precision, kv_dtype=kv_dtype, engine=engine, rate_rps=rate,
                         isl=isl, osl=osl, ttft_s=ttft, tpot_s=tpot, percentile=percentile, accelerators=gpus,
                         budget_per_hour=budget, objective=objective, disaggregation=disaggregation)
+    if sc.rate_profile is not None:  # a day: the schedule over the profile's periods (planner/day.py)
+        return _plan_day(sc, quiet, as_json, csv=csv, xlsx=xlsx, plot=plot, plot_slo=plot_slo, confidence=confidence,
+                         emit=emit, verify=verify)
     check_output(csv, "--csv", (".csv",))
     check_output(xlsx, "--xlsx", (".xlsx",))
     for path_, flag_ in ((csv, "--csv"), (xlsx, "--xlsx"), (plot, "--plot"), (plot_slo, "--plot-slo")):
@@ -151,6 +154,22 @@ def plan_cmd(scenario: Path | None = _SCENARIO,
         from planner.report.verify_out import render as render_verify
 
         render_verify(check, out)
+
+
+def _plan_day(sc, quiet: bool, as_json: bool, **unsupported) -> None:
+    """``plan`` of a scenario with ``workload.rate_profile``: the day's schedule, cost, energy, saving."""
+    from planner.day import plan_day
+    from planner.report.day_out import render_day
+
+    for name, value in unsupported.items():
+        if value not in (None, False):
+            fail(f"--{name.replace('_', '-')}: not available with workload.rate_profile (a day plan); "
+                 f"remove the profile to plan one rate")
+    day = plan_day(sc, hw=_hw(), prepared=_prepare(sc, quiet, as_json))
+    if as_json:
+        print_json(day.to_dict())
+        return
+    render_day(day, out)
 
 
 def run_verify(plan, scenario, n_requests: int, seed: int, max_replays: int, quiet: bool):

@@ -74,6 +74,9 @@ class Accelerator:
     sources: Mapping[str, str] = field(default_factory=dict)
     notes: str = ""
     path: str = ""
+    price_tiers: Mapping[str, float] = field(default_factory=dict)
+    """Other sourced per-GPU-hour prices from the price block (reserved_1y, reserved_3y, spot); absent
+    when no source was found (``planner.pricing``)."""
 
     def supports(self, dtype: str) -> bool:
         """True when the matrix units run ``dtype`` natively."""
@@ -113,6 +116,7 @@ class Accelerator:
             "price_per_hour": self.price_per_hour,
             "price_date": self.price_date,
             "price_source": self.price_source,
+            "price_tiers": dict(self.price_tiers),
             "sources": dict(self.sources),
             "notes": self.notes,
         }
@@ -197,7 +201,18 @@ def parse_accelerator(raw: Any, where: str) -> Accelerator:
         sources=MappingProxyType({str(k): _short(v, f"sources.{k}", where, 4000) for k, v in sources.items()}),
         notes=_short(raw.get("notes") or "", "notes", where, 4000),
         path=where,
+        price_tiers=MappingProxyType(_price_tiers(price, where)),
     )
+
+
+_TIER_KEYS = {"reserved_1y": "reserved_1y_usd_per_gpu_hour", "reserved_3y": "reserved_3y_usd_per_gpu_hour",
+              "spot": "spot_usd_per_gpu_hour"}
+
+
+def _price_tiers(price: dict, where: str) -> dict[str, float]:
+    """Optional tier prices of the price block (each needs the block's source to name it)."""
+    return {tier: _figure(price[key], "price.usd_per_gpu_hour", where, f"price.{key}")
+            for tier, key in _TIER_KEYS.items() if price.get(key) is not None}
 
 
 def _figure(value: Any, key: str, where: str, field: str | None = None) -> float:

@@ -107,6 +107,8 @@ class Plan:
     notes: tuple[str, ...] = field(default_factory=tuple)
     scenario_file: str | None = None
     """The scenario file the plan was made from (what ``planner simulate --plan`` replays with), if any."""
+    energy: dict[str, Any] = field(default_factory=dict)
+    """Draw at the planned load (``planner.energy.plan_energy``): power_w, kwh_per_day, joules_per_output_token."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

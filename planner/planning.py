@@ -16,6 +16,7 @@ from typing import Any
 from planner.capacity import CandidateInfo, CapacityTable, Rejection
 from planner.deployment import precision_for
 from planner.dtypes import Precision
+from planner.energy import plan_energy
 from planner.errors import InfeasibleError, PlannerError, SolverLimitError
 from planner.hardware import Accelerator, HardwareDB, default_hardware
 from planner.models import get_model
@@ -66,11 +67,19 @@ def _by_id(mapping: dict[str, Any], hw: HardwareDB, field: str) -> dict[str, Any
 
 def accelerators_of(sc: Scenario, hw: HardwareDB) -> list[Accelerator]:
     """Candidate accelerators, each once (aliases of one accelerator collapse), with price overrides."""
+    from planner.pricing import tiers_of
+
     prices = _by_id(sc.prices, hw, "prices")
+    entries = _by_id(sc.pricing.entries, hw, "prices")
     accs: dict[str, Accelerator] = {}
     for n in sc.accelerators or hw.ids():
         a = hw.get(n)
-        accs.setdefault(a.id, a.with_price(prices[a.id], "scenario override") if a.id in prices else a)
+        if a.id in entries:  # price tiers (planner.pricing): owned hardware's cost, else on-demand
+            t = tiers_of(a, entries[a.id], sc.pricing, sc.target_utilisation)
+            a = a.with_price(t.plan_price, t.source or "scenario override")
+        elif a.id in prices:
+            a = a.with_price(prices[a.id], "scenario override")
+        accs.setdefault(a.id, a)
     return list(accs.values())
 
 
@@ -103,7 +112,8 @@ def prepare(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=No
                         pools=(sc.queue_pool,) if sc.queue_pool else POOL_TIERS, progress=progress)
     limits = Limits(objective=sc.objective, availability=_by_id(sc.availability, hw, "availability"),
                     budget_per_hour=sc.budget_per_hour, spare_instances=sc.spare_instances,
-                    time_limit_s=sc.time_limit_s, gap_rel=sc.gap_rel, cross_vendor_kv=sc.cross_vendor_kv)
+                    time_limit_s=sc.time_limit_s, gap_rel=sc.gap_rel, cross_vendor_kv=sc.cross_vendor_kv,
+                    idle_fraction=sc.pricing.idle_fraction)
     return Prepared(sc, model.id, buckets, tuple(b.rate_rps for b in buckets), table, limits, tuple(notes))
 
 
@@ -196,7 +206,9 @@ def assemble(prep: Prepared, sol: Solution, alt_sols: list[tuple[str, Solution]]
         balancer=("least-outstanding-requests balancer per group; each group's TTFT queueing is one G/G/N queue "
                   + (f"with N = {sc.queue_pool} (queueing.pool)" if sc.queue_pool else
                      "with N = the group's fleet tier (pool), at most its instance count")),
-        notes=tuple(notes), scenario_file=sc.source or None)
+        notes=tuple(notes), scenario_file=sc.source or None,
+        energy=plan_energy([(g.gpus, g.watts / g.gpus, g.utilisation) for g in groups if g.gpus], out_tps,
+                           sc.pricing.idle_fraction, sc.pricing.pue))
 
 
 def _check_scale(sc: Scenario, table: CapacityTable, rates: list[float]) -> None:

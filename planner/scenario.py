@@ -31,6 +31,9 @@ engine_settings: {token_budget: 8192, max_seqs: 256, memory_fraction: 0.9}   # d
 cross_vendor_kv: false   # allow a prefill pool of one vendor to feed a decode pool of another
 speculative: {method: mtp, draft_tokens: 1, acceptance: 0.85}   # mtp | eagle | draft (+ draft_model)
 # workload.prefix_cache_hit: 0.5   share of prompt tokens found in the prefix cache
+# a day: workload.rate_profile: [2.5, 2.5, ..., 10, ...] (req/s per hour; see planner/rate_profile.py)
+# prices: {H200-SXM: {on_demand: 3.59, reserved_1y: 2.6, spot: 1.8, spot_interruption: 0.1}}
+# pricing: {currency: USD, reserved_term: 1y, price_per_kwh: 0.12, pue: 1.3, file: prices.yaml}
 ```
 """
 
@@ -44,7 +47,9 @@ from typing import Any
 
 from planner._yaml import load_toml, load_yaml
 from planner.errors import InputError, PlannerError, shorten
+from planner.pricing import Pricing, parse_pricing
 from planner.profile import EngineSettings
+from planner.rate_profile import RateProfile, parse_rate_profile
 from planner.speculative import Speculative, check_prefix_hit
 from planner.workload import SLO, Workload, parse_length, read_trace
 
@@ -59,12 +64,12 @@ MAX_GPUS_AVAILABLE = 1_000_000  # per accelerator type
 MAX_ACCELERATORS = 256  # names in one scenario
 MAX_TIME_LIMIT_S = 86_400.0
 MAX_PRICE = 10_000.0  # $/GPU-hour
-OBJECTIVES = ("cost", "gpus", "power")
+OBJECTIVES = ("cost", "gpus", "power", "energy")
 DISAGG = ("auto", "off", "only")
 _TOP_KEYS = {"model", "precision", "kv_dtype", "engine", "workload", "buckets", "slo", "accelerators", "prices",
              "availability", "budget_per_hour", "redundancy", "target_utilisation", "objective", "disaggregation",
              "parallelism", "solver", "queueing", "name", "description", "engine_settings",
-             "cross_vendor_kv", "models", "speculative"}
+             "cross_vendor_kv", "models", "speculative", "pricing"}
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,10 @@ class Scenario:
     engine_settings: EngineSettings = field(default_factory=EngineSettings)
     cross_vendor_kv: bool = False
     description: str = ""
+    pricing: Pricing = field(default_factory=Pricing)
+    """Price tiers per accelerator, currency, power price (``planner.pricing``)."""
+    rate_profile: RateProfile | None = None
+    """Rates per period of a day (``workload.rate_profile``); the workload's rate is then its peak."""
     source: str = ""
     """Absolute path of the file the scenario was read from ("" when built from flags or a dict, or when
     command-line lengths replaced the file's)."""
@@ -144,8 +153,8 @@ class Scenario:
             if not 0 <= gpus <= MAX_GPUS_AVAILABLE:
                 raise InputError(f"availability.{key}", f"a whole number of GPUs in 0..{MAX_GPUS_AVAILABLE:,}", gpus)
         for key, price in self.prices.items():
-            if not 0 < price <= MAX_PRICE:
-                raise InputError(f"prices.{key}", f"a $/GPU-hour in (0, {MAX_PRICE:g}]", price)
+            if not 0 <= price <= MAX_PRICE:  # 0: owned hardware (planner.pricing checks it pays for power)
+                raise InputError(f"prices.{key}", f"a $/GPU-hour in [0, {MAX_PRICE:g}]", price)
 
     def with_rate(self, rate_rps: float) -> Scenario:
         return replace(self, workload=replace(self.workload, rate_rps=rate_rps))
@@ -191,8 +200,14 @@ def parse_workload(raw: Any, where: str, base: Path, require_rate: bool = True) 
     w = _mapping(raw, "workload", where)
     if not w:
         raise InputError("workload", "a mapping with rate_rps and input/output (or trace)", where=where)
-    _check_keys(w, {"rate_rps", "input", "output", "arrival_cv", "trace", "prefix_cache_hit"}, where, "workload.")
+    _check_keys(w, {"rate_rps", "input", "output", "arrival_cv", "trace", "prefix_cache_hit", "rate_profile"}, where,
+                "workload.")
+    if "rate_profile" in w and w.get("rate_rps") is not None:
+        raise InputError("workload.rate_rps", "absent when workload.rate_profile is given (the plan sizes for "
+                         "the profile's peak)", w["rate_rps"], where=where)
     rate = _num(w, "rate_rps", where)
+    if "rate_profile" in w:
+        rate = 1.0  # replaced by the profile's peak in parse_scenario
     cv = _num(w, "arrival_cv", where)
     if "trace" in w:
         path = Path(str(w["trace"]))
@@ -251,10 +266,9 @@ def parse_scenario(raw: Any, where: str = "scenario", base: Path | None = None) 
     if accs is not None and (not isinstance(accs, list) or not accs or
                              not all(isinstance(a, str) and a.strip() for a in accs)):
         raise InputError("accelerators", "a non-empty list of accelerator names", accs, where=where)
-    prices = _mapping(raw.get("prices"), "prices", where)
-    for k, v in prices.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0 and math.isfinite(v)):
-            raise InputError(f"prices.{k}", "a positive, finite $/GPU-hour", v, where=where)
+    pricing = parse_pricing(raw.get("prices"), raw.get("pricing"), where, base)
+    prices = {k: e.on_demand for k, e in pricing.entries.items() if e.on_demand is not None and k in
+              _mapping(raw.get("prices"), "prices", where)}
     avail = _mapping(raw.get("availability"), "availability", where)
     for k, v in avail.items():
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
@@ -272,8 +286,9 @@ def parse_scenario(raw: Any, where: str = "scenario", base: Path | None = None) 
             raise InputError(key, "a list of integers", val, where=where)
         return tuple(val)
 
+    workload, profile = _workload_and_profile(raw.get("workload"), where, base)
     return Scenario(
-        model=raw["model"], workload=parse_workload(raw.get("workload"), where, base), slo=slo,
+        model=raw["model"], workload=workload, slo=slo, pricing=pricing, rate_profile=profile,
         precision=str(raw.get("precision") or "bf16"), kv_dtype=raw.get("kv_dtype"),
         engine=str(raw.get("engine") or "vllm"),
         n_isl=_num(buckets, "isl", where, 4, integer=True), n_osl=_num(buckets, "osl", where, 4, integer=True),
@@ -299,6 +314,19 @@ def _with_features(settings: EngineSettings, raw: dict, where: str) -> EngineSet
     spec = Speculative.parse(raw.get("speculative"), where)
     hit = (raw.get("workload") or {}).get("prefix_cache_hit")
     return replace(settings, speculative=spec, prefix_cache_hit=None if hit is None else check_prefix_hit(hit))
+
+
+def _workload_and_profile(raw: Any, where: str, base: Path) -> tuple[Workload, RateProfile | None]:
+    """The workload, and its rate profile when ``workload.rate_profile`` is given (rate = the peak)."""
+    wl = parse_workload(raw, where, base)
+    if not isinstance(raw, dict) or "rate_profile" not in raw:
+        return wl, None
+    times = None
+    if "trace" in raw:
+        path = Path(str(raw["trace"]))
+        times = read_trace(path if path.is_absolute() else base / path).timestamps_s
+    profile = parse_rate_profile(raw["rate_profile"], where, times)
+    return replace(wl, rate_rps=profile.peak_rps), profile
 
 
 def _flag(raw: dict, key: str, where: str) -> bool:

@@ -30,6 +30,7 @@ COMMANDS = {
     "## `planner estimate --json`": ["estimate", "-m", "llama-3.1-8b", "-g", "h100", "--isl", "512", "--osl", "64",
                                     "--rate", "2", "--ttft", "1", "--json"],
     "## `planner plan --json`": ["plan", str(ROOT / "examples" / "budget_capped.yaml"), "--json"],
+    "## `planner plan DAY_SCENARIO --json`": ["plan", str(ROOT / "examples" / "day_profile.yaml"), "--json"],
     "## `planner capacity SCENARIO --json`": ["capacity", str(ROOT / "examples" / "budget_capped.yaml"), "--json"],
     "## `planner simulate --json`": ["simulate", "-m", "llama-3.1-8b", "-g", "h100", "--isl", "256", "--osl", "32",
                                     "--rate", "2", "--requests", "50", "--json"],

@@ -11,7 +11,8 @@ bucket of one input class splits alike, and a candidate takes a class only if it
 for every bucket in it.
 
 Objective  min Σ_c w_c·n_c  with w_c the instance's $/hour (or GPUs, or watts, with a 1e-6·cost
-           tie-break)
+           tie-break); energy: min Σ_c [P_idle,c·n_c + (TDP_c − P_idle,c)·ρ·load_c], ρ the target
+           utilisation (planner.energy: idle draw of every instance, dynamic draw by its busy share)
 
 Constraints
   coverage       Σ_c x_ck + Σ_p y_pk = 1                       every class fully served
@@ -52,7 +53,7 @@ import pulp
 from planner.capacity import CandidateInfo, CapacityTable
 from planner.optimise.quiet import quiet_stdout
 
-OBJECTIVES = ("cost", "gpus", "power")
+OBJECTIVES = ("cost", "gpus", "power", "energy")
 # PuLP 3.x announces its 4.0 API on every variable; solves run in threads, where catch_warnings is not safe
 warnings.filterwarnings("ignore", message=".*deprecated; in PuLP 4.0.*", category=DeprecationWarning)
 
@@ -69,6 +70,8 @@ class Limits:
     gap_rel: float = 0.002
     cross_vendor_kv: bool = False
     """Allow a prefill pool of one vendor to feed a decode pool of another (no engine ships that)."""
+    idle_fraction: float = 0.15
+    """Idle power as a share of TDP, for ``objective: energy`` (``planner.energy``)."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,9 @@ def prune_dominated(table: CapacityTable, idx: list[int]) -> list[int]:
     return keep
 
 
-def weight(c: CandidateInfo, objective: str) -> float:
+def weight(c: CandidateInfo, objective: str, idle_fraction: float = 0.15) -> float:
+    if objective == "energy":  # the idle part; the dynamic part is added on the load (see _solve)
+        return idle_fraction * c.watts + 1e-6 * c.price_per_hour
     if objective == "gpus":
         return c.gpus + 1e-6 * c.price_per_hour
     if objective == "power":
@@ -204,7 +209,7 @@ def add_table(prob: pulp.LpProblem, table: CapacityTable, rates: list[float], li
             live = [b for b in members if rates[b] > 0]
             if live and all(cap[i, b] > 0 for b in live):
                 share[(i, k)] = pulp.LpVariable(f"s{tag}_{i}_{k}", lowBound=0, upBound=1)
-    objective = pulp.lpSum(weight(table.candidates[i], limits.objective) * n[i] for i in idx)
+    objective = pulp.lpSum(weight(table.candidates[i], limits.objective, limits.idle_fraction) * n[i] for i in idx)
     vendors = sorted({table.candidates[i].vendor for i in idx})
     for k, members in enumerate(classes):
         if not any(rates[b] > 0 for b in members):
@@ -221,6 +226,7 @@ def add_table(prob: pulp.LpProblem, table: CapacityTable, rates: list[float], li
     cls_of = {b: k for k, members in enumerate(classes) for b in members}
     spare = limits.spare_instances
     tiers: dict[str, list[pulp.LpVariable]] = {}
+    dynamic = []
     base_of = {i: table.candidates[i].base or table.candidates[i].key for i in idx}
     tiered = {b for b in base_of.values() if sum(1 for v in base_of.values() if v == b) > 1}
     for i in idx:
@@ -228,6 +234,8 @@ def add_table(prob: pulp.LpProblem, table: CapacityTable, rates: list[float], li
         terms = [(rates[b] / cap[i, b], share[(i, cls_of[b])]) for b in range(len(rates))
                  if rates[b] > 0 and (i, cls_of[b]) in share]
         load = pulp.lpSum(w * v for w, v in terms)
+        if limits.objective == "energy":
+            dynamic.append((1 - limits.idle_fraction) * c.watts * table.target_utilisation * load)
         if (spare or c.pool > 1 or base_of[i] in tiered) and not relax:
             # big-M: no optimum runs more instances of c than it needs to carry every bucket alone
             big_m = max(math.ceil(sum(w for w, _ in terms)), c.pool) + spare + 1
@@ -239,6 +247,8 @@ def add_table(prob: pulp.LpProblem, table: CapacityTable, rates: list[float], li
             prob += load <= n[i] - spare * used, f"cap{tag}_{i}"
         else:
             prob += load <= n[i], f"cap{tag}_{i}"
+    if dynamic:  # energy: the load-dependent part of the power (idle + u·(TDP − idle))
+        objective = objective + pulp.lpSum(dynamic)
     for k, (base, used) in enumerate(tiers.items()):  # one group per instance type: its tiers are alternatives
         if base in tiered:
             prob += pulp.lpSum(used) <= 1, f"one_tier{tag}_{k}"

@@ -36,6 +36,10 @@ def render(plan: Plan, console: Console) -> None:
     s.add_row("per million output tokens", f"${plan.cost_per_million_output_tokens:,.3f}")
     s.add_row("per million total tokens", f"${plan.cost_per_million_total_tokens:,.3f}")
     s.add_row("GPUs / power", f"{plan.total_gpus} / {plan.watts / 1e3:,.1f} kW")
+    if plan.energy:
+        jpt = plan.energy.get("joules_per_output_token")
+        s.add_row("energy at the planned load", f"{plan.cost_per_hour * 24:,.2f} $/day, "
+                  f"{plan.energy['kwh_per_day']:,.1f} kWh/day, " + ("-" if jpt is None else f"{jpt:.3g} J/token"))
     s.add_row(f"predicted p{plan.predicted['percentile']:g} TTFT (worst bucket)", seconds(plan.predicted["ttft_s"]))
     s.add_row(f"predicted p{plan.predicted['percentile']:g} TPOT (worst bucket)", seconds(plan.predicted["tpot_s"]))
     s.add_row("output tokens/s", f"{plan.output_tokens_per_s:,.0f}")
