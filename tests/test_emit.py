@@ -17,7 +17,9 @@ from planner.emit.flags import engine_flags, k8s_accelerators
 from planner.errors import PlannerError
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if "\nmodels:" not in p.read_text())  # one-model plans
+# one-rate, one-model plans (a fleet of models or a day schedule has no single plan to emit)
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml")
+                  if "\nmodels:" not in p.read_text() and "rate_profile:" not in p.read_text())
 RESOURCES = {v["resource"] for v in k8s_accelerators()["vendors"].values()}
 KINDS = {("apps/v1", "Deployment"), ("v1", "Service"), ("v1", "ConfigMap"),
          ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet")}
