@@ -21,10 +21,11 @@ models:
 ```
 
 Shared keys (top level only): ``accelerators`` is also allowed per model (a subset), the others
-are ``prices, availability, budget_per_hour, redundancy, objective, solver, cross_vendor_kv, name,
-description``. Model keys (per entry, or at the top level as the default for every entry): ``model,
-precision, kv_dtype, engine, workload, buckets, slo, parallelism, engine_settings, disaggregation,
-target_utilisation, queueing``. A model key in an entry replaces the default, except the mappings
+are ``prices, pricing, availability, budget_per_hour, redundancy, objective, solver, cross_vendor_kv,
+name, description``. Model keys (per entry, or at the top level as the default for every entry):
+``model, precision, kv_dtype, engine, workload, buckets, slo, parallelism, engine_settings,
+disaggregation, target_utilisation, queueing, speculative``. A model key in an entry replaces the default,
+except the mappings
 ``slo, buckets, parallelism, engine_settings, queueing``, which merge key by key (the entry wins);
 ``workload`` is replaced whole. Each entry becomes an ordinary ``Scenario`` (checked as one), named by
 its ``name`` (default: its ``model``); names are unique.
@@ -41,10 +42,11 @@ from planner.errors import InputError, PlannerError, shorten
 from planner.scenario import Scenario, _check_keys, parse_scenario
 
 MAX_MODELS = 16
-SHARED_KEYS = frozenset({"prices", "availability", "budget_per_hour", "redundancy", "objective", "solver",
+SHARED_KEYS = frozenset({"prices", "pricing", "availability", "budget_per_hour", "redundancy", "objective", "solver",
                          "cross_vendor_kv", "name", "description"})
 MODEL_KEYS = frozenset({"model", "precision", "kv_dtype", "engine", "workload", "buckets", "slo", "parallelism",
-                        "engine_settings", "disaggregation", "target_utilisation", "queueing", "accelerators"})
+                        "engine_settings", "disaggregation", "target_utilisation", "queueing", "accelerators",
+                        "speculative"})
 MERGED = frozenset({"slo", "buckets", "parallelism", "engine_settings", "queueing"})
 
 

@@ -243,3 +243,29 @@ def test_an_error_in_one_model_names_its_entry():
     bad = _with(models=[SMALL["models"][0], {**SMALL["models"][1], "accelerators": ["H100x"]}])
     with pytest.raises(PlannerError, match=r"models\[1\] 'small': unknown accelerator 'H100x'; did you mean"):
         plan_multi(bad)
+
+
+def test_fleet_entries_take_speculative_and_the_fleet_shares_pricing(tmp_path):
+    """Speculative decoding per entry lowers that model's cost; ``pricing`` is a shared key."""
+    import yaml
+
+    from planner.multi_planning import plan_multi
+    from planner.multi_scenario import load_any
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "two_models.yaml").read_text())
+    base = plan_multi(load_any(_write(tmp_path / "base.yaml", raw)))
+    raw["models"][0]["speculative"] = {"method": "eagle", "draft_tokens": 3, "acceptance": 0.7}
+    raw["pricing"] = {"price_per_kwh": 0.1}
+    spec = plan_multi(load_any(_write(tmp_path / "spec.yaml", raw)))
+    assert spec.models[0].plan.cost_per_hour < base.models[0].plan.cost_per_hour
+    assert spec.cost_per_hour <= base.cost_per_hour
+    raw["models"][1]["pricing"] = {"price_per_kwh": 0.1}
+    with pytest.raises(PlannerError, match="pricing"):
+        load_any(_write(tmp_path / "bad.yaml", raw))
+
+
+def _write(path, raw):
+    import yaml
+
+    path.write_text(yaml.safe_dump(raw))
+    return path
