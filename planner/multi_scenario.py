@@ -122,7 +122,11 @@ def parse_multi(raw: dict, where: str = "scenario", base: Path | None = None) ->
                 doc[key] = _merge(defaults.get(key), val, key)
         doc |= shared
         doc["name"] = name
-        out.append(parse_scenario(doc, f"{where} {field} ({shorten(name, 40)})", base))
+        sc_j = parse_scenario(doc, f"{where} {field} ({shorten(name, 40)})", base)
+        if sc_j.rate_profile is not None:  # planning it at its peak alone would be a silent wrong answer
+            raise InputError(f"{field}.workload.rate_profile", "a single rate in a fleet of models (rate profiles "
+                             "are planned one model at a time: plan that model's own scenario)", where=where)
+        out.append(sc_j)
     return MultiScenario(tuple(out), name=str(raw.get("name") or ""), description=str(raw.get("description") or ""))
 
 

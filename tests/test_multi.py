@@ -173,6 +173,8 @@ def test_models_inherit_defaults_and_merge_mappings():
      r"models\[0\] \(llama-3.1-8b\): ttft_s: expected a finite number"),
     ({"modles": []}, r"did you mean models"),
     ({"models": [{"name": "a", "workload": _w(1, "10", "10")}]}, r"models\[0\]\.model: expected a model name"),
+    ({"models": [{"model": "llama-3.1-8b", "workload": {"rate_profile": [1, 2], "input": "10", "output": "10"},
+                  "slo": {"ttft_s": 1}}]}, r"models\[0\]\.workload\.rate_profile: expected a single rate"),
 ])
 def test_bad_fleet_scenarios(raw, pattern):
     with pytest.raises(PlannerError, match=pattern):
