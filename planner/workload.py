@@ -166,6 +166,10 @@ class Bucket:
     """Input length at the SLO percentile among the cell's requests (0: not computed; use isl_p90)."""
     isl_cs2: float = 0.0
     """Squared CV of the cell's input lengths (prefill work is about linear in them)."""
+    decode_steps_hmean: float = 0.0
+    """Harmonic mean of the cell's decode steps per request, max(osl − 1, 1) (0: not computed). A
+    request's TPOT averages its own steps, so the spread of that average over the cell's requests goes
+    with E[1/steps] = 1/decode_steps_hmean, not with 1/mean steps (short answers are the noisy ones)."""
 
 
 @dataclass(frozen=True)
@@ -296,6 +300,7 @@ def bucketize(
             share=share, rate_rps=share * workload.rate_rps,
             isl_tail=min(float(np.percentile(isl[rows], percentile)), global_tail),
             isl_cs2=float(isl[rows].var() / isl[rows].mean() ** 2),
+            decode_steps_hmean=float(1.0 / np.mean(1.0 / np.maximum(osl[rows] - 1.0, 1.0))),
         ))
     return Buckets(tuple(out), workload.rate_rps, int(total))
 

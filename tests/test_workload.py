@@ -554,7 +554,7 @@ def test_bucketize_is_deterministic_and_tabular():
     frame = a.to_frame()
     assert list(frame.columns) == ["isl_lo", "isl_hi", "osl_lo", "osl_hi", "isl_mean", "osl_mean",
                                    "isl_p90", "osl_p90", "share", "rate_rps", "isl_tail",
-                                   "isl_cs2"]
+                                   "isl_cs2", "decode_steps_hmean"]
     assert len(frame) == len(a) and isinstance(a.buckets[0], Bucket)
 
 

@@ -56,6 +56,8 @@ class RequestSize:
     osl: float
     isl_tail: float | None = None
     cs2: float = 0.0
+    decode_steps: float | None = None
+    """Decode steps per request for the TPOT spread (harmonic mean over the bucket; default osl)."""
 
     @property
     def tail_isl(self) -> float:

@@ -161,8 +161,8 @@ class Colocated(Decode):
     def step_parts(self, concurrency):
         """C/O prompts start per step, each in ⌈I/(budget − C)⌉ chunks; with random arrivals the chunks a
         step carries are Poisson with mean m = C/O·chunks. Step time is convex in the tokens it holds
-        (max of a memory floor and linear compute), so steps are timed per chunk count k = 0..POISSON_K
-        and averaged with the Poisson weights (Jensen): share = P(k ≥ 1) = 1 − e^(−m) and t_mix is the
+        (max of a memory floor and linear compute), so steps are timed per chunk count k = 0..POISSON_K − 1
+        and the tail k ≥ POISSON_K at its conditional mean, and averaged with the Poisson weights (Jensen): share = P(k ≥ 1) = 1 − e^(−m) and t_mix is the
         mean of the steps that carry a chunk. Speculating, steps start C·E/O prompts, the decodes take
         C·q of the budget, and the times returned are per output token (step / E); prefix caching
         computes I' = (1 − h)·I new tokens per prompt (``planner.speculative``)."""
@@ -188,9 +188,16 @@ class Colocated(Decode):
             return out
         mean_t = np.exp(-m) * t_dec
         left = 1.0 - np.exp(-m)
+        below = np.zeros_like(m)  # Σ_{j<K} j·p_j
         for k in range(1, POISSON_K + 1):
-            pk = np.exp(-m) * m**k / math.factorial(k) if k < POISSON_K else left
-            mean_t = mean_t + pk * step_s(self.dep, decode + prompt_share_shape(k / chunks, I, c_I))
+            if k < POISSON_K:
+                pk, kk = np.exp(-m) * m**k / math.factorial(k), float(k)
+                below = below + k * pk
+            else:  # the tail k ≥ K at its conditional mean E[k | k ≥ K] = (m − Σ_{j<K} j·p_j)/P(k ≥ K): the
+                pk = left  # steps carry all m chunks on average (with short answers m ≫ K)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    kk = np.maximum(np.where(left > 1e-12, (m - below) / np.maximum(left, 1e-300), k), k)
+            mean_t = mean_t + pk * step_s(self.dep, decode + prompt_share_shape(kk / chunks, I, c_I))
             left = left - pk
         share = 1.0 - np.exp(-m)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -203,12 +210,24 @@ class Colocated(Decode):
         return out
 
     def tpot_tail(self, c_q, t_dec, t_mix, share, z: float):
-        """Over a request's O decode steps the number that also carry a prompt chunk is Binomial(O,
-        share): TPOT_q = t_dec(C_q) + (t_mix(C_q) − t_dec(C_q))·X_q / O, X_q by the normal approximation
-        with continuity correction, within [0, O]. Speculating, a request decodes for O/E steps."""
-        n = max(float(round(self.size.osl / self.tokens_per_step)), 1.0)
-        p = np.clip(share, 0.0, 1.0)
-        x_q = np.clip(np.ceil(n * p + z * np.sqrt(n * p * (1.0 - p)) - 0.5), 0.0, n)
+        """Over a request's n decode steps the number that also carry a prompt chunk is Binomial(n,
+        share): TPOT_q = t_dec(C_q) + (t_mix(C_q) − t_dec(C_q))·X_q / n, X_q by the normal approximation
+        with continuity correction, within [0, n]. n is the bucket's harmonic-mean decode steps
+        (``RequestSize.decode_steps``, else O): over a mix of lengths the variance of X/n averages
+        share·(1 − share)·E[1/n], which n = 1/E[1/n] matches. Speculating, a request decodes n/E steps."""
+        n = max(float(round((self.size.decode_steps or self.size.osl) / self.tokens_per_step)), 1.0)
+        p = np.clip(share, 0.0, 1.0 - 1e-12)
+        # the extra time D of a step carrying prompt work varies with how many chunks it carries (Poisson
+        # m = −ln(1 − share), given ≥ 1) and how long they are (the bucket's input-length CV², chunks are
+        # capped by the budget): Var(Σ) = n·(p·E[D²]/d² − p²)·d², so the tail uses p·(1 + cv²_D) − p²
+        m = -np.log1p(-p)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ek = np.where(p > 1e-9, m / p, 1.0)
+            ek2 = np.where(p > 1e-9, (m + m * m) / p, 1.0)
+        cv2_k = np.maximum(ek2 / ek**2 - 1.0, 0.0)
+        cv2_c = min(float(self.size.cs2 or 0.0), 1.0)
+        var = np.maximum(p * (1.0 + cv2_k) * (1.0 + cv2_c) - p * p, 0.0)
+        x_q = np.clip(np.ceil(n * p + z * np.sqrt(n * var) - 0.5), 0.0, n)
         return t_dec + (t_mix - t_dec) * x_q / n
 
     def prompt_step_s(self, concurrency, isl: float | None = None):

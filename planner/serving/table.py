@@ -40,7 +40,8 @@ def bucket_size(b: Bucket) -> RequestSize:
     (``Bucket.isl_tail``, computed by ``bucketize``) for the TTFT tail, and the squared CV of its
     input lengths for queueing. ``estimate`` uses the same function on a one-bucket workload."""
     tail = b.isl_tail if b.isl_tail else b.isl_p90
-    return RequestSize(isl=b.isl_mean, osl=max(b.osl_mean, 1.0), isl_tail=max(tail, b.isl_mean), cs2=b.isl_cs2)
+    return RequestSize(isl=b.isl_mean, osl=max(b.osl_mean, 1.0), isl_tail=max(tail, b.isl_mean), cs2=b.isl_cs2,
+                       decode_steps=b.decode_steps_hmean or None)
 
 
 def parallel_options(model: ModelArch, acc: Accelerator, tp_options: tuple[int, ...],
