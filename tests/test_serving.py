@@ -164,9 +164,9 @@ def test_tpot_tail_widens_with_mixed_prompt_lengths_and_short_answers():
 def test_lognormal_tpot_p99_follows_the_simulator():
     """Short lognormal answers after lognormal prompts (the case the fixed-length tail missed by 30%):
     analytic p99 TPOT within 20% of the simulated one at 70% load."""
+    from planner.lengths import LogNormal
     from planner.serving.table import bucket_size
     from planner.workload import Workload, bucketize
-    from planner.lengths import LogNormal
 
     wl = Workload(1.0, LogNormal.from_mean_p99(512, 2048), LogNormal.from_mean_p99(64, 192))
     b = bucketize(wl, 1, 1, percentile=99.0).buckets[0]
