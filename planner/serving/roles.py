@@ -162,7 +162,8 @@ class Colocated(Decode):
         """C/O prompts start per step, each in ⌈I/(budget − C)⌉ chunks; with random arrivals the chunks a
         step carries are Poisson with mean m = C/O·chunks. Step time is convex in the tokens it holds
         (max of a memory floor and linear compute), so steps are timed per chunk count k = 0..POISSON_K − 1
-        and the tail k ≥ POISSON_K at its conditional mean, and averaged with the Poisson weights (Jensen): share = P(k ≥ 1) = 1 − e^(−m) and t_mix is the
+        and the tail k ≥ POISSON_K at its conditional mean, and averaged with the Poisson weights (Jensen):
+        share = P(k ≥ 1) = 1 − e^(−m) and t_mix is the
         mean of the steps that carry a chunk. Speculating, steps start C·E/O prompts, the decodes take
         C·q of the budget, and the times returned are per output token (step / E); prefix caching
         computes I' = (1 − h)·I new tokens per prompt (``planner.speculative``)."""
