@@ -30,7 +30,7 @@ def test_plan_and_slo_plots(tmp_path):
     p, s = tmp_path / "p.png", tmp_path / "s.png"
     small = tmp_path / "small.yaml"  # the plots sweep the rate and the SLO: a small scenario keeps it quick
     small.write_text((ROOT / "examples" / "budget_capped.yaml").read_text().replace(
-        "accelerators: [L4, L40S, A10G, H100-SXM]", "accelerators: [L40S, H100-SXM]"))
+        "accelerators: [L4, L40S, A10G, H100-SXM]", "accelerators: [L40S, H100-SXM]\nbuckets: {isl: 2, osl: 2}"))
     assert small.read_text() != (ROOT / "examples" / "budget_capped.yaml").read_text()
     res = run("plan", str(small), "-q", "--plot", str(p), "--plot-slo", str(s))
     assert res.exit_code == 0, res.output
