@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,16 @@ app.add_typer(hardware_app, name="hardware")
 app.add_typer(models_app, name="models")
 
 # Not a terminal (pipes, CI logs): rich would wrap at 80 columns; give tables room instead.
-out = Console() if sys.stdout.isatty() else Console(width=160)
+class _Out(Console):
+    """stdout console whose broken pipe is an exit 141 (as SIGPIPE), not rich's exit 1, which here means
+    "no plan meets the constraints"."""
+
+    def on_broken_pipe(self) -> None:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(141)
+
+
+out = _Out() if sys.stdout.isatty() else _Out(width=160)
 err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=1000)
 _STATE: dict[str, Any] = {"hardware_paths": []}
 
@@ -92,7 +102,7 @@ def guarded(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except typer.Exit:
+        except (typer.Exit, BrokenPipeError):
             raise
         except InfeasibleError as exc:  # no plan meets the constraints: exit 1, bad input stays 2
             fail(str(exc), 1)
@@ -415,6 +425,10 @@ def main(argv: list[str] | None = None) -> None:
     stderr with exit code 2, like every other bad input, instead of a framed panel."""
     try:
         rv = app(args=argv, standalone_mode=False)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (`planner plan S | head`): stop quietly, as SIGPIPE would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(141) from None
     except Exception as exc:  # noqa: BLE001 - typer's click layer is vendored; match its errors by shape
         if type(exc).__name__ == "NoArgsIsHelpError":  # help was printed; no command is a usage error
             raise SystemExit(2) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -144,3 +145,16 @@ def test_calibrate_cli_writes_profile(tmp_path):
     res = run("estimate", "-m", "llama-3.1-8b", "-g", "h100", "--isl", "1024", "--osl", "256", "--concurrency", "8",
               "--engine", str(out), "--json")
     assert res.exit_code == 0, res.output
+
+
+def test_a_reader_that_goes_away_is_exit_141_not_1():
+    """`planner plan S | head` must not look like "no plan meets the constraints" (exit 1): a closed
+    pipe stops quietly with 141, as SIGPIPE would, and nothing on stderr."""
+    import shutil
+
+    exe = shutil.which("planner", path=str(Path(sys.executable).parent)) or shutil.which("planner")
+    proc = subprocess.Popen([exe, "models", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first write
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 141, (proc.returncode, stderr)
+    assert b"Traceback" not in stderr and not stderr.strip()
