@@ -49,7 +49,9 @@ def main() -> None:
         path.write_text(yaml.safe_dump({"base": BASE, "axes": AXES}, sort_keys=False))
         sw = load_sweep(path)
         run_sweep(sw, workers=1)  # warm this process's caches, as a worker's would be after its first point
+        cpu = time.process_time()
         serial_s, serial = timed(lambda: run_sweep(sw, workers=1), args.runs)
+        serial_cpu = (time.process_time() - cpu) / args.runs
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"{sw.size} points, {cpu_count()} CPU cores visible, 1-min load average {load:.2f} before the runs "
               f"(other processes' load lowers the speed-up); median of {args.runs} runs")
@@ -62,11 +64,19 @@ def main() -> None:
         except ImportError:
             print("Dask LocalCluster: not run (pip install 'llm-capacity-planner[dask]')")
             return
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as lc:
+        from distributed import Client
+
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as lc, \
+                Client(lc.scheduler_address) as client:
             first_s, first = timed(lambda: run_sweep(sw, scheduler=lc.scheduler_address), 1)
+            cpu0 = client.run(time.process_time)
             dask_s, dask = timed(lambda: run_sweep(sw, scheduler=lc.scheduler_address), args.runs)
+            cpu1 = client.run(time.process_time)
         print(f"Dask LocalCluster, 2 workers: {dask_s:6.2f} s  speed-up {serial_s / dask_s:4.2f}x  "
               f"identical: {dask == serial and first == serial}  (first run, cold workers: {first_s:.2f} s)")
+        busiest = max(cpu1[w] - cpu0[w] for w in cpu1) / args.runs
+        print(f"CPU per run: serial {serial_cpu:.2f} s; busiest Dask worker {busiest:.2f} s: the speed-up with "
+              f"2 free cores is at most {serial_cpu / busiest:.2f}x")
 
 
 if __name__ == "__main__":
