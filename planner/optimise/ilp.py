@@ -74,8 +74,27 @@ class Limits:
     """Idle power as a share of TDP, for ``objective: energy`` (``planner.energy``)."""
 
 
+class Outcome:
+    """What every solve reports from its ``status``, ``objective`` and ``bound``: whether it has a plan,
+    and the measured relative gap between the plan and the solver's best bound."""
+
+    status: str
+    objective: float | None
+    bound: float | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("optimal", "feasible")
+
+    @property
+    def gap(self) -> float | None:
+        if self.objective is None or self.bound is None or self.objective <= 0:
+            return None
+        return max(0.0, (self.objective - self.bound) / self.objective)
+
+
 @dataclass(frozen=True)
-class Solution:
+class Solution(Outcome):
     """``status``: optimal, feasible (stopped at the time limit with a plan), time limit (stopped
     before any plan was found), infeasible, or solver error. ``gap`` is the solver's measured
     relative gap between the plan and its best bound."""
@@ -87,16 +106,6 @@ class Solution:
     load: dict[str, float] = field(default_factory=dict)
     bound: float | None = None
     solve_s: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("optimal", "feasible")
-
-    @property
-    def gap(self) -> float | None:
-        if self.objective is None or self.bound is None or self.objective <= 0:
-            return None
-        return max(0.0, (self.objective - self.bound) / self.objective)
 
 
 def input_classes(table: CapacityTable) -> list[list[int]]:

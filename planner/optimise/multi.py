@@ -23,11 +23,11 @@ from dataclasses import dataclass
 import pulp
 
 from planner.capacity import CapacityTable
-from planner.optimise.ilp import Limits, Solution, _run, add_shared, add_table, part_solution
+from planner.optimise.ilp import Limits, Outcome, Solution, _run, add_shared, add_table, part_solution
 
 
 @dataclass(frozen=True)
-class JointSolution:
+class JointSolution(Outcome):
     """The joint solve: overall status, objective and the solver's bound, and one ``Solution`` per model
     (in the order given; empty when no plan was found). Each part's ``objective`` is its own share
     Σ_c w_c·n_c; its ``bound`` is None (the bound is the joint problem's)."""
@@ -37,16 +37,6 @@ class JointSolution:
     parts: tuple[Solution, ...] = ()
     bound: float | None = None
     solve_s: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("optimal", "feasible")
-
-    @property
-    def gap(self) -> float | None:
-        if self.objective is None or self.bound is None or self.objective <= 0:
-            return None
-        return max(0.0, (self.objective - self.bound) / self.objective)
 
 
 def solve_joint(problems: Sequence[tuple[CapacityTable, Sequence[float]]],

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import pulp
 
 from planner.capacity import CapacityTable
-from planner.optimise.ilp import Limits, _run, input_classes, prune_dominated
+from planner.optimise.ilp import Limits, Outcome, _run, input_classes, prune_dominated
 
 SPOT_FLOOR = 1e-9
 
@@ -57,7 +57,7 @@ class TierPrice:
 
 
 @dataclass(frozen=True)
-class DaySolution:
+class DaySolution(Outcome):
     """``fixed[g]``: r_g; ``on_demand[g]`` / ``spot[g]``: per period; ``serving[(row, p)]``: n_{c,p};
     ``shares[(row, bucket, p)]``; ``load[(row, p)]``: Σ_b λ_{b,p}·x / cap (busy instances)."""
 
@@ -72,10 +72,6 @@ class DaySolution:
     load: dict[tuple[str, int], float] = field(default_factory=dict)
     solve_s: float = 0.0
     bound: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("optimal", "feasible")
 
 
 def solve_day(table: CapacityTable, mix: list[float], period_rates: list[float], period_h: float,

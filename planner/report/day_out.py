@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from planner.day import DayPlan
+from planner.report.fmt import summary_table
 
 
 def _hour(p: int, period_s: float) -> str:
@@ -31,9 +32,7 @@ def render_day(day: DayPlan, console: Console) -> None:
         t.add_row(_hour(p, day.period_s), f"{rate:.3g}", f"{day.planned_rates_rps[p]:.3g}", *cells,
                   str(day.gpus_per_period[p]), f"{day.cost_per_period[p]:,.2f}", f"{day.power_w[p] / 1e3:,.2f}")
     console.print(t)
-    s = Table(show_header=False, title="day")
-    s.add_column("k")
-    s.add_column("v", justify="right")
+    s = summary_table("day")
     s.add_row("cost", f"{day.cost_per_day:,.2f} {cur}/day")
     s.add_row("sized for the peak all day", f"{day.peak_sized_cost_per_day:,.2f} {cur}/day")
     s.add_row("saving", f"{day.saving_per_day:,.2f} {cur}/day ({day.saving_pct:.1f}%)")

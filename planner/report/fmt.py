@@ -30,3 +30,13 @@ def seconds(value: float | None) -> str:
     if value < 1:
         return f"{value * 1e3:.2f} ms"
     return f"{value:.2f} s"
+
+
+def summary_table(title: str):
+    """A headerless two-column table of labels and right-aligned values (plan, day, fleet, replay summaries)."""
+    from rich.table import Table
+
+    t = Table(show_header=False, title=title)
+    t.add_column("k")
+    t.add_column("v", justify="right")
+    return t

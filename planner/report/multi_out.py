@@ -12,6 +12,7 @@ from rich.table import Table
 from planner.files import write_atomic
 from planner.multi_result import MultiPlan
 from planner.report import plan_out
+from planner.report.fmt import summary_table
 
 
 def render(mp: MultiPlan, console: Console) -> None:
@@ -32,9 +33,7 @@ def render(mp: MultiPlan, console: Console) -> None:
     for acc in sorted(set(mp.gpus_by_accelerator) | set(mp.availability)):
         q.add_row(acc, str(mp.gpus_by_accelerator.get(acc, 0)), str(mp.availability.get(acc, "unlimited")))
     console.print(q)
-    s = Table(show_header=False, title="fleet")
-    s.add_column("k")
-    s.add_column("v", justify="right")
+    s = summary_table("fleet")
     s.add_row("cost", f"${mp.cost_per_hour:,.2f}/hour"
               + (f" (budget ${mp.budget_per_hour:,.2f}/hour)" if mp.budget_per_hour is not None else ""))
     s.add_row("per million output tokens", f"${mp.cost_per_million_output_tokens:,.3f}")

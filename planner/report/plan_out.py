@@ -11,7 +11,7 @@ from rich.table import Table
 from planner.errors import PlannerError
 from planner.files import write_atomic
 from planner.plan_result import Plan
-from planner.report.fmt import seconds
+from planner.report.fmt import seconds, summary_table
 
 
 def render(plan: Plan, console: Console) -> None:
@@ -29,9 +29,7 @@ def render(plan: Plan, console: Console) -> None:
                   f"{g.cost_per_hour:,.2f}", f"{100 * g.utilisation:.0f}%",
                   ", ".join(f"{b}:{100 * s:.0f}%" for b, s in g.bucket_shares.items()))
     console.print(t)
-    s = Table(show_header=False, title="summary")
-    s.add_column("k")
-    s.add_column("v", justify="right")
+    s = summary_table("summary")
     s.add_row("cost", f"${plan.cost_per_hour:,.2f}/hour")
     s.add_row("per million output tokens", f"${plan.cost_per_million_output_tokens:,.3f}")
     s.add_row("per million total tokens", f"${plan.cost_per_million_total_tokens:,.3f}")

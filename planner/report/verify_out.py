@@ -7,7 +7,7 @@ import math
 from rich.console import Console
 from rich.table import Table
 
-from planner.report.fmt import seconds
+from planner.report.fmt import seconds, summary_table
 from planner.verify_result import Verification
 
 
@@ -45,9 +45,7 @@ def render(v: Verification, console: Console) -> None:
         g.add_row(r.label, str(r.instances), small, str(r.requests), f"{r.requests_per_s:,.2f}",
                   f"{r.tokens_per_s:,.0f}", _pct(r.utilisation), _pct(r.planned_utilisation), str(r.preemptions))
     console.print(g)
-    s = Table(show_header=False, title="over-provisioning")
-    s.add_column("k")
-    s.add_column("v", justify="right")
+    s = summary_table("over-provisioning")
     s.add_row("planned GPUs", str(v.planned_gpus))
     s.add_row("smallest GPUs meeting the SLO in simulation",
               "-" if v.sufficient_gpus is None else str(v.sufficient_gpus))
