@@ -15,11 +15,19 @@ import yaml
 from planner.emit import emit_files, write_tree
 from planner.emit.flags import engine_flags, k8s_accelerators
 from planner.errors import PlannerError
+from planner.multi_scenario import load_any
+from planner.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
-# one-rate, one-model plans (a fleet of models or a day schedule has no single plan to emit)
-EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml")
-                  if "\nmodels:" not in p.read_text() and "rate_profile:" not in p.read_text())
+
+
+def _one_plan(path: Path) -> bool:
+    """A one-rate, one-model scenario (a fleet of models or a day schedule has no single plan to emit)."""
+    sc = load_any(path)
+    return isinstance(sc, Scenario) and sc.rate_profile is None
+
+
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if _one_plan(p))
 RESOURCES = {v["resource"] for v in k8s_accelerators()["vendors"].values()}
 KINDS = {("apps/v1", "Deployment"), ("v1", "Service"), ("v1", "ConfigMap"),
          ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet")}

@@ -5,13 +5,11 @@ Modes:
 - offline (neither rate nor concurrency): every request queued at once, as ``trtllm-bench``
   or vLLM's throughput benchmark; concurrency rises to its cap (KV, sequence cap, token
   budget) and throughput is ``C/t_step(C)`` of the colocated steady state.
-- concurrency ``N`` (closed loop, like benchmark clients): fixed-length requests finish
-  together, so prompts arrive in waves of ``N``; a wave's prefill takes
-  ``T_wave = ⌈N·I/budget⌉`` budget-sized steps, TTFT of the j-th prompt of the wave is the
-  time to reach its batch, and TPOT is the decode-only step at ``N``; throughput is
-  ``N·O / (T_wave + (O−1)·TPOT)``.
+- concurrency ``N`` (closed loop, like benchmark clients): an idle-start wave, then client groups
+  that keep their offsets (``planner.serving.closed_loop``); TPOT is the colocated step at ``N``
+  and the rate follows from Little's law, ``N / (TTFT + (O−1)·TPOT)``.
 - rate λ (open loop, arrival CV from the workload): the operating point of Little's law and
-  queueing for TTFT tails (``planner.serving.model``).
+  queueing for TTFT tails (``planner.serving.roles``).
 """
 
 from __future__ import annotations
@@ -230,9 +228,9 @@ def latency_sweep(dep: Deployment, isl: float, osl: float, arrival_cv: float = 1
     return rows
 
 
-def _closed_loop(inst: Instance, n: int, pcts: tuple[float, ...], notes: list[str], waves: float | None = None):
-    """N clients each sending its next request when the previous one ends (a benchmark run of
-    ``waves`` prompts per client; default the profile's ``bench_waves``). TTFT is the closed loop's
+def _closed_loop(inst: Instance, n: int, pcts: tuple[float, ...], notes: list[str]):
+    """N clients each sending its next request when the previous one ends (a benchmark run of the
+    profile's ``bench_waves`` prompts per client). TTFT is the closed loop's
     own mechanics (``planner.serving.closed_loop``: an idle-start wave, then groups that keep their
     offsets) plus the engine's per-request overhead; TPOT is the colocated step at N (with its prefill
     share); the rate follows from Little's law, λ = N / (TTFT + (O−1)·TPOT), capped at the instance's
@@ -244,8 +242,7 @@ def _closed_loop(inst: Instance, n: int, pcts: tuple[float, ...], notes: list[st
                      f"{inst.max_concurrency:.0f}; the rest queue")
     tpot = inst.step_s(n_eff)
     decode_s = max(O - 1, 0) * tpot
-    w = inst.dep.eff.bench_waves if waves is None else waves
-    ttft = closed_loop_ttft_s(inst, n_eff, w, pcts)
+    ttft = closed_loop_ttft_s(inst, n_eff, inst.dep.eff.bench_waves, pcts)
     ttft = {k: v + inst.dep.eff.ttft_overhead_s for k, v in ttft.items()}
     top = inst.max_rps * 0.999
     rate = n_eff / (ttft["mean"] + decode_s)
