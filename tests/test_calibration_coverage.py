@@ -84,3 +84,16 @@ def test_published_amd_ascend_rows_load_and_name_their_sources():
         assert (fam == acc).sum() >= 4, acc
     assert (df["accelerator"].map(lambda a: db.get(a).family) == "ascend-a2").sum() >= 5
     assert df["source"].fillna("").str.len().min() > 20
+
+
+def test_mlperf_precision_placeholders_take_the_family_default(tmp_path):
+    """v4.1 labels Hopper TensorRT runs "fp16" and v5.0 leaves the field blank; the calibration
+    README records Hopper/AMD runs as FP8 and Blackwell as FP4. Quantised labels are kept."""
+    from planner.calib.measured import _mlperf_precision
+
+    assert _mlperf_precision("fp16", "NVIDIA H100-SXM-80GB") == "fp8"
+    assert _mlperf_precision(None, "NVIDIA B200-SXM-180GB") == "fp4"
+    assert _mlperf_precision("UNSET", "AMD Instinct MI325X") == "fp8"
+    assert _mlperf_precision("mxfp4", "AMD Instinct MI355X") == "fp4"
+    assert _mlperf_precision("int4", "NVIDIA H100-SXM-80GB") == "int4"
+    assert _mlperf_precision("fp8", "NVIDIA GB200") == "fp8"

@@ -109,7 +109,22 @@ def _numeric(df: pd.DataFrame, path: str | Path, cols: tuple[str, ...], *, requi
 def _precision(val: object, default: str = "bf16") -> str:
     v = str(val).strip().lower() if isinstance(val, str) else ""
     return {"fp8": "fp8", "fp4": "fp4", "nvfp4": "fp4", "int4": "int4", "bf16": "bf16", "bfloat16": "bf16",
-            "fp16": "fp16", "float16": "fp16", "int8": "int8", "w8a8": "int8", "uint4": "int4"}.get(v, default)
+            "fp16": "fp16", "float16": "fp16", "int8": "int8", "w8a8": "int8", "uint4": "int4",
+            "mxfp4": "fp4"}.get(v, default)
+
+
+def _mlperf_precision(val: object, accelerator: object) -> str:
+    """Weight dtype of an MLPerf row. Only quantised labels are taken as stated: the v4.1 results
+    label nearly every run "fp16" (Hopper, Blackwell, AMD and Ada alike), and v5.0 leaves the field
+    blank, while the calibration README records that Hopper and AMD runs are FP8 and Blackwell runs
+    FP4 (NVIDIA's and AMD's own descriptions of their submissions). A 16- or 32-bit label, "UNSET" or
+    a blank therefore takes that family default, judged from the accelerator's name."""
+    stated = _precision(val, "")
+    if stated in ("fp8", "fp4", "int8", "int4"):
+        return stated
+    name = str(accelerator).upper()
+    blackwell = any(k in name for k in ("B200", "B300", "BLACKWELL", "GB200", "GB300"))
+    return "fp4" if blackwell else "fp8"
 
 
 def from_aiconfigurator_silicon(path: str | Path) -> pd.DataFrame:
@@ -183,7 +198,7 @@ def from_mlperf(path: str | Path, scenarios: tuple[str, ...] = ("Offline",)) -> 
         software = str(r.get("software", "")).lower()
         nvidia = "nvidia" in str(r.get("accelerator", "")).lower()
         engine = "trtllm" if ("tensorrt" in software or (nvidia and "vllm" not in software)) else "vllm"
-        prec = _precision(r.get("weight_dtype"), "fp8")
+        prec = _mlperf_precision(r.get("weight_dtype"), r.get("accelerator"))
         # accel_count is per node: a "2x8xH100" system has accel_count 8 and nodes 2, and its
         # tokens_per_s_per_accel is the system result over accel_count (41,672 = 5,209.1 x 8), so the
         # system throughput is per_accel x accel_count and the system has accel_count x nodes accelerators.
