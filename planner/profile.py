@@ -41,7 +41,8 @@ class Efficiency:
 
     ``launch_s`` is the floor of one kernel timed alone (kernel tables); ``kernel_overhead_s``
     is what each kernel adds inside a serving step (CUDA graphs, fused kernels: smaller);
-    ``step_overhead_s`` is the engine's per-step host work (scheduling, sampling);
+    ``step_overhead_s`` is the engine's per-step host work (scheduling, launching the step) and
+    ``seq_overhead_s`` its host work per running sequence per step (input rows, sampling, detokenising);
     ``ttft_overhead_s`` is per-request work before the first token (HTTP, tokenisation, queue hops);
     ``bench_waves`` is not an engine cost but the protocol of the closed-loop benchmarks the profile
     was calibrated on: each client sends that many prompts, so 1/``bench_waves`` of the requests
@@ -50,6 +51,7 @@ class Efficiency:
 
     gemm_eff_max: float = 1.0
     gemm_m_half: float = 0.0
+    gemm_k_half: float = 0.0
     attn_eff_max: float = 1.0
     attn_m_half: float = 0.0
     fp8_eff_scale: float = 1.0
@@ -61,6 +63,7 @@ class Efficiency:
     launch_s: float = 0.0
     kernel_overhead_s: float = 0.0
     step_overhead_s: float = 0.0
+    seq_overhead_s: float = 0.0
     ttft_overhead_s: float = 0.0
     bench_waves: float = 5.0
     memory_util: float = 0.90
@@ -68,9 +71,18 @@ class Efficiency:
     token_budget: float = 8192
     max_seqs: float = 1024
 
-    def gemm_eff(self, m: float) -> float:
-        """GEMM efficiency at ``m`` rows (tokens): ``gemm_eff_max·m/(m + gemm_m_half)``."""
-        return _sat(m, self.gemm_eff_max, self.gemm_m_half)
+    def gemm_eff(self, m: float, k: float = 0.0, rate: float = 1.0) -> float:
+        """GEMM efficiency at ``m`` rows (tokens) and reduction depth ``k``:
+        ``gemm_eff_max·m/(m + gemm_m_half)·k/(k + gemm_k_half·rate)``. Each output tile streams ``k``
+        elements at the matrix units' rate and then pays a fixed cost (pipeline fill, epilogue, store),
+        so a shallow GEMM keeps less of the peak; ``rate`` is the dtype's peak over the 16-bit peak,
+        since a faster unit finishes the k-loop sooner and the same fixed cost weighs more (in the
+        aiconfigurator H100 tables K = 1024 keeps 0.82 of the K = 8192 efficiency in BF16, 0.64 in
+        FP8). ``k = 0``: depth not modelled (factor 1)."""
+        eff = _sat(m, self.gemm_eff_max, self.gemm_m_half)
+        if self.gemm_k_half > 0 and (np.any(k > 0) if isinstance(k, np.ndarray) else k > 0):
+            eff = eff * _sat(k, 1.0, self.gemm_k_half * rate)
+        return eff
 
     def dtype_scale(self, dtype: str) -> float:
         """Share of the 16-bit efficiency an 8-bit (fp8/int8) or 4-bit kernel keeps: their peaks are
@@ -126,6 +138,7 @@ class KernelFactors:
 
     gemm_eff_max: float = 1.0
     gemm_m_half: float = 0.0
+    gemm_k_half: float = 0.0
     attn_eff_max: float = 1.0
     attn_m_half: float = 0.0
     fp8_eff_scale: float = 1.0
@@ -143,6 +156,7 @@ class ServingOverheads:
 
     kernel_overhead_s: float = 0.0
     step_overhead_s: float = 0.0
+    seq_overhead_s: float = 0.0
     ttft_overhead_s: float = 0.0
     bench_waves: float = 5.0
     runtime_overhead_bytes: float = 1.0e9

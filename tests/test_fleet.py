@@ -102,3 +102,33 @@ def test_a_candidate_that_meets_the_slo_only_below_one_sequence_gets_that_rate()
     rate, binds = curve.goodput(limit, None, "cap")
     rate_at_one = float(np.interp(1.0, conc, curve.rps))
     assert 0 < rate < rate_at_one and binds == "ttft"
+
+
+def _gpus_only(accelerator: str) -> int:
+    from pathlib import Path
+
+    from planner._yaml import load_yaml
+
+    raw = load_yaml(Path(__file__).resolve().parents[1] / "examples" / "chat_nvidia.yaml")
+    p = plan(parse_scenario({**raw, "accelerators": [accelerator]}), alternatives=False)
+    return sum(g.gpus for g in p.groups)
+
+
+def test_chat_a100_only_needs_at_most_four_times_the_h100_gpus():
+    """Issue 10: with the defaults, the A100-only alternative of examples/chat_nvidia.yaml needs at most
+    4x the H100-only GPU count (FP8 70B: H100 has ~4.2x A100's dense GEMM rate in the fitted profiles
+    and 1.6x its bandwidth, so a mixed prefill/decode load should land below 4x)."""
+    a100, h100 = _gpus_only("A100-SXM-80GB"), _gpus_only("H100-SXM")
+    assert a100 <= 4 * h100, (a100, h100)
+
+
+def test_colocated_candidates_are_tried_with_the_small_token_budget_unless_the_scenario_sets_it():
+    from planner.serving.table import SMALL_TOKEN_BUDGET
+
+    raw = {**TTFT_BOUND[0], "buckets": {"isl": 2, "osl": 1}}
+    free = prepare(parse_scenario(raw)).table.candidates
+    budgets = {(c.role, c.token_budget) for c in free}
+    assert ("colocated", SMALL_TOKEN_BUDGET) in budgets and ("colocated", 8192) in budgets
+    assert len({c.key for c in free}) == len(free)
+    fixed = prepare(parse_scenario({**raw, "engine_settings": {"token_budget": 4096}})).table.candidates
+    assert {c.token_budget for c in fixed} == {4096}

@@ -69,6 +69,10 @@ class Prior:
 PRIORS: dict[str, Prior] = {
     "gemm_eff_max": Prior(0.45, 0.2, 1.0, why="dense-peak fraction of large GEMMs"),
     "gemm_m_half": Prior(LN27, 1.0, 4096.0, log=True, why="rows at which a GEMM reaches half its top efficiency"),
+    # Reduction depth at half efficiency (16-bit units): one output tile's fixed cost counted in k-steps;
+    # the H100 BF16 tables (K = 1024 vs 8192) put it near 250. Bounds: 1 (no fixed cost) to 16384 (deeper
+    # than any layer's K, where no GEMM would reach half its efficiency).
+    "gemm_k_half": Prior(LN27, 1.0, 16384.0, log=True, why="reduction depth at half the top GEMM efficiency"),
     "attn_eff_max": Prior(0.45, 0.1, 1.0, why="peak fraction of flash attention"),
     "attn_m_half": Prior(LN27, 16.0, 8192.0, log=True, why="tokens per sequence at half the top efficiency"),
     "fp8_eff_scale": Prior(0.45, 0.3, 1.0, why="share of the 16-bit efficiency 8-bit kernels keep"),
@@ -80,6 +84,9 @@ PRIORS: dict[str, Prior] = {
     "comm_latency_s": Prior(LN27, 1e-6, 2e-4, log=True, why="fixed cost of one collective"),
     "kernel_overhead_s": Prior(LN27, 1e-6, 2e-5, log=True, why="cost of a kernel inside a serving step"),
     "step_overhead_s": Prior(LN27, 2e-4, 5e-3, log=True, why="engine host work per step"),
+    # host work per running sequence per step: a few microseconds in a C++ runtime, tens in a Python
+    # scheduler; 100 us would put 25 ms of host time into every step of a 256-sequence batch
+    "seq_overhead_s": Prior(LN27, 1e-7, 1e-4, log=True, why="engine host work per running sequence per step"),
     # HTTP + tokenise + detokenise + a queue hop: a few ms (vLLM's own API-server overhead figures);
     # 30 ms is far above any engine's front end: a fit pushed there is absorbing a missing wait.
     "ttft_overhead_s": Prior(LN3, 1e-3, 0.03, log=True, why="per-request path to the first token"),

@@ -26,8 +26,8 @@ from planner.hardware import HardwareDB, default_hardware
 from planner.profile import Efficiency, Profile
 from planner.validate import predict_row
 
-SERVING_FACTORS = ("kernel_overhead_s", "step_overhead_s", "ttft_overhead_s", "bench_waves", "mem_eff_max",
-                   "gemm_eff_max")
+SERVING_FACTORS = ("kernel_overhead_s", "step_overhead_s", "seq_overhead_s", "ttft_overhead_s", "bench_waves",
+                   "mem_eff_max", "gemm_eff_max")
 # Physical floors keep factors the data cannot pin down from collapsing to zero: a kernel inside a
 # CUDA graph still costs about a microsecond, an engine step (schedule, sample, detokenise) a few
 # hundred microseconds, a request's path to its first token (HTTP, tokenise, queue hops) milliseconds.
@@ -39,7 +39,7 @@ SERVING_FACTORS = ("kernel_overhead_s", "step_overhead_s", "ttft_overhead_s", "b
 SERVING_PRIORS: dict[str, Prior] = {**PRIORS,
                                     "mem_eff_max": replace(PRIORS["mem_eff_max"], lo=0.4),
                                     "gemm_eff_max": replace(PRIORS["gemm_eff_max"], lo=0.3)}
-OVERHEAD_FACTORS = ("kernel_overhead_s", "step_overhead_s", "ttft_overhead_s", "bench_waves")
+OVERHEAD_FACTORS = ("kernel_overhead_s", "step_overhead_s", "seq_overhead_s", "ttft_overhead_s", "bench_waves")
 
 
 def identifiable(rows: list[dict], kernel_factors_known: bool = False) -> tuple[str, ...]:
@@ -54,6 +54,8 @@ def identifiable(rows: list[dict], kernel_factors_known: bool = False) -> tuple[
     out = [] if kernel_factors_known else ["mem_eff_max"]
     if has["tpot_s"] or has["ttft_s"]:
         out += ["kernel_overhead_s", "step_overhead_s"]
+        if closed and len({r.get("concurrency") for r in rows if _pos(r.get("concurrency"))}) >= 3:
+            out += ["seq_overhead_s"]  # separable from the per-step part only across batch sizes
     elif kernel_factors_known:
         out += ["step_overhead_s"]
     else:

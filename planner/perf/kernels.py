@@ -40,7 +40,7 @@ def gemm_op(acc: Accelerator, m: int, n: int, k: int, mode: str = "bfloat16") ->
     wdt, prefs = GEMM_MODES[mode]
     dtype = _dtype_for(acc, prefs)
     nbytes = k * n * BYTES_PER_ELEMENT[wdt] + m * (k + n) * 2.0
-    return Op("gemm", "gemm", 2.0 * m * n * k, nbytes, dtype, m=m)
+    return Op("gemm", "gemm", 2.0 * m * n * k, nbytes, dtype, m=m, k=k)
 
 
 def context_attention_op(acc: Accelerator, batch: int, isl: int, heads: int, kv_heads: int, head_dim: int,

@@ -94,7 +94,11 @@ def op_time(op: Op, acc: Accelerator, eff: Efficiency, span_gpus: int = 1, isola
     compute_s = 0.0
     if anywhere(op.flops > 0):
         peak = acc.peak_flops_for(op.dtype)
-        eta = eff.attn_eff(op.m) if op.kind == "attention" else eff.gemm_eff(op.m)
+        if op.kind == "attention":
+            eta = eff.attn_eff(op.m)
+        else:
+            base = acc.peak_flops.get("bf16") or acc.peak_flops.get("fp16") or peak
+            eta = eff.gemm_eff(op.m, op.k, peak / base)
         eta = eta * eff.dtype_scale(op.dtype) * op.eff_scale
         compute_s = op.flops / (peak * np.maximum(eta, 1e-30))
     memory_s = 0.0

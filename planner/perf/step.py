@@ -4,9 +4,13 @@ With ``pp`` stages the engine splits the batch into ``m = min(pp, n_seqs)`` micr
 (vLLM/TensorRT-LLM keep the pipeline full with as many in-flight micro-batches as stages),
 so every sequence advances once per
 
-    step_s = pp · stage_s(shape / m) + step_overhead_s
+    step_s = pp · stage_s(shape / m) + step_overhead_s + seq_overhead_s · n_seqs
 
-which is why PP raises throughput (more sequences per step) but not one request's latency.
+which is why PP raises throughput (more sequences per step) but not one request's latency. The two
+host terms are the engine's work outside the kernels: a fixed part per step (scheduling, launching
+the graph) and a part per running sequence (building its input row and block table, sampling,
+detokenising, stop checks), which is why real TPOT keeps rising with the batch after the GPU time
+has flattened (vLLM V1's redesign and SGLang's overlap scheduler target exactly this host time).
 
 A speculative verify step (``planner.perf.spec_step``) passes ``decode_queries = k + 1``: its decode
 part holds k + 1 queries per sequence, and the attention kernel reads each sequence's cached KV once
@@ -77,5 +81,5 @@ def step_time(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precision
     span = par.gpus
     timed = tuple(op_time(op, acc, eff, span) for op in ops)
     stage_s = sum(t.time_s for t in timed)
-    step_s = par.pp * stage_s + eff.step_overhead_s
+    step_s = par.pp * stage_s + eff.step_overhead_s + eff.seq_overhead_s * shape.n_seqs
     return StepTime(timed, stage_s, step_s, m, gemm_dtype, attn_dtype, par.pp)

@@ -168,9 +168,9 @@ class Colocated(Decode):
         C·q of the budget, and the times returned are per output token (step / E); prefix caching
         computes I' = (1 − h)·I new tokens per prompt (``planner.speculative``)."""
         vector = isinstance(concurrency, np.ndarray)
-        key = None if vector else ("parts", self.role, self.open_loop, self.size.isl, self.size.osl,
-                                   round(float(concurrency), 6))
-        if key is not None and key in self._cache:
+        point = concurrency.tobytes() if vector else round(float(concurrency), 6)
+        key = ("parts", self.role, self.open_loop, self.size.isl, self.size.osl, vector, point)
+        if key in self._cache:
             return self._cache[key]
         I, O = self.size.isl, self.size.osl
         E, c_I = self.tokens_per_step, self.cached_isl
@@ -184,8 +184,7 @@ class Colocated(Decode):
             share = np.minimum(1.0, m)
             t_mix = step_s(self.dep, decode + prompt_share_shape(concurrency / O_steps / share, I, c_I))
             out = (t_dec / E, t_mix / E, share) if vector else (float(t_dec / E), float(t_mix / E), float(share))
-            if key is not None:
-                self._cache[key] = out
+            self._cache[key] = out
             return out
         mean_t = np.exp(-m) * t_dec
         left = 1.0 - np.exp(-m)
@@ -206,8 +205,7 @@ class Colocated(Decode):
                              step_s(self.dep, decode + prompt_share_shape(1.0 / chunks, I, c_I)))
         t_dec, t_mix = t_dec / E, t_mix / E
         out = (t_dec, t_mix, share) if vector else (float(t_dec), float(t_mix), float(share))
-        if key is not None:
-            self._cache[key] = out
+        self._cache[key] = out
         return out
 
     def tpot_tail(self, c_q, t_dec, t_mix, share, z: float):
@@ -235,8 +233,12 @@ class Colocated(Decode):
         """Prompt steps sharing the instance with ``concurrency`` decodes (chunked prefill)."""
         n = float(isl if isl is not None else self.size.isl)
         ctx = self.size.isl + self.size.osl / 2.0
-        return chunked_prefill_s(self.dep, n if not isinstance(concurrency, np.ndarray) else
-                                 np.full_like(concurrency, n, dtype=float), concurrency, ctx)
+        if isinstance(concurrency, np.ndarray):
+            return chunked_prefill_s(self.dep, np.full_like(concurrency, n, dtype=float), concurrency, ctx)
+        key = ("prompt step", n, ctx, float(concurrency))  # memoised: every pool tier asks for the idle one
+        if key not in self._cache:
+            self._cache[key] = chunked_prefill_s(self.dep, n, concurrency, ctx)
+        return self._cache[key]
 
     def ttft(self, rate_rps: float, concurrency: float, percentiles: tuple[float, ...],
              ca2: float | None = None, open_loop: bool = True) -> tuple[dict[str, float], float]:

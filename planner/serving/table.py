@@ -15,6 +15,7 @@ not fit at PP = 1 with the largest TP; EP only at 1 or the full TP.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -33,6 +34,28 @@ from planner.workload import SLO, Bucket
 
 POOL_TIERS: tuple[int, ...] = (1, 4, 16, 64)
 """Pool sizes (instances behind one balancer) for which a fleet tier is evaluated."""
+
+SMALL_TOKEN_BUDGET = 2048
+"""The second per-step token budget a colocated candidate is tried with when the scenario leaves
+``engine_settings.token_budget`` unset: vLLM's own default for online serving on smaller GPUs
+(``--max-num-batched-tokens`` 2048; 8192 on >= 70 GiB parts) and a common SGLang
+``--chunked-prefill-size``. A smaller chunk puts less prefill into each decode step, so the TPOT of
+a colocated instance on a slow-compute GPU stays under the SLO while it takes prompts (a 70B step
+with 8192 prompt tokens takes ~0.5 s on eight A100s); the ILP keeps whichever budget is cheaper, and
+the plan emits it as the engine's flag."""
+
+
+def _budget_variants(dep: Deployment, settings: EngineSettings, roles: tuple[str, ...]
+                     ) -> list[tuple[Deployment, tuple[str, ...], str]]:
+    """(deployment, roles, key suffix): the profile's budget for every role, and for colocated roles
+    the small budget too, unless the scenario fixed the budget or the profile's is already small."""
+    out = [(dep, roles, "")]
+    chunked = tuple(r for r in roles if r in ("colocated", "prefill"))
+    if chunked and settings.token_budget is None and dep.eff.token_budget > SMALL_TOKEN_BUDGET:
+        small = Deployment(dep.model, dep.accelerator, dep.parallel, dep.precision, dep.profile,
+                           replace(settings, token_budget=SMALL_TOKEN_BUDGET))
+        out.append((small, chunked, f"|tb{SMALL_TOKEN_BUDGET}"))
+    return out
 
 
 def bucket_size(b: Bucket) -> RequestSize:
@@ -124,34 +147,10 @@ def build_table(model: ModelArch, accs: list[Accelerator], prec: Precision, prof
             continue
         useful = 0
         for par in fitting:
-            dep = Deployment(model, acc, par, prec, profile, settings)
-            eff = dep.eff
-            memo: dict = {}  # step times shared by every role and bucket of this deployment
-            link = acc.scaleout_bw_bytes_per_s * par.gpus
-            kv_tokens = memory_plan(model, acc, par, prec, eff, min_kv_tokens=1, engine=profile.engine).max_kv_tokens
-            for role in roles:
-                base = f"{acc.id}|{par.tp}|{par.pp}|{par.ep}|{'dpa' if par.dp_attn else 'tpa'}|{role}"
-                prev = None
-                tiers = pools if role != "decode" else pools[:1]
-                for pool in tiers:
-                    row = _candidate_row(dep, role, sizes, slo, arrival_cv, target_utilisation, pool, memo, kv_tok,
-                                         link)
-                    if prev is not None and not np.any(np.asarray(row[0]) > np.asarray(prev) * (1 + 1e-6)):
-                        continue  # this tier adds no capacity: the TTFT queue does not bind
-                    prev = row[0]
-                    min_count = pool if len(pools) > 1 else 1
-                    infos.append(CandidateInfo(
-                        key=base if min_count == 1 else f"{base}|p{pool}", accelerator=acc.id, vendor=acc.vendor,
-                        family=acc.family, tp=par.tp, pp=par.pp, ep=par.ep, dp_attn=par.dp_attn, role=role,
-                        gpus=par.gpus, price_per_hour=acc.price_per_hour * par.gpus, watts=acc.tdp_w * par.gpus,
-                        engine=profile.engine, precision=prec.weights, kv_dtype=prec.kv,
-                        token_budget=int(eff.token_budget), max_seqs=int(eff.max_seqs), memory_fraction=eff.memory_util,
-                        max_kv_tokens=int(kv_tokens), pool=min_count, base=base))
-                    for acc_list, val in zip((caps, binds, ttft, tpot, ttft0, tpot0), row):
-                        acc_list.append(val)
-                    useful += max(row[0]) > 0
-                if progress is not None:
-                    progress()
+            for dep, dep_roles, suffix in _budget_variants(Deployment(model, acc, par, prec, profile, settings),
+                                                           settings, roles):
+                useful += _add_rows(dep, dep_roles, suffix, sizes, slo, arrival_cv, target_utilisation, pools,
+                                    kv_tok, infos, (caps, binds, ttft, tpot, ttft0, tpot0), progress)
         if not useful:
             rejected.append(Rejection(acc.id, "fits, but no parallelism meets the SLO for any request size"))
     infos_b = tuple(BucketInfo(i, b.isl_lo, b.isl_hi, b.osl_lo, b.osl_hi, b.isl_mean, b.osl_mean, s.tail_isl,
@@ -161,6 +160,43 @@ def build_table(model: ModelArch, accs: list[Accelerator], prec: Precision, prof
                          np.array(ttft).reshape(len(infos), nb, nl), np.array(tpot).reshape(len(infos), nb, nl),
                          np.array(ttft0).reshape(len(infos), nb), np.array(tpot0).reshape(len(infos), nb),
                          slo.percentile, target_utilisation, tuple(rejected), tuple(pools), LOADS)
+
+
+def _add_rows(dep: Deployment, roles: tuple[str, ...], suffix: str, sizes: list[RequestSize], slo: SLO,
+              arrival_cv: float, target_utilisation: float, pools: tuple[int, ...], kv_tok: float,
+              infos: list[CandidateInfo], columns: tuple[list, ...],
+              progress: Callable[[], None] | None = None) -> int:
+    """Append one deployment's rows (a row per role and kept pool tier); returns how many meet the
+    SLO for some bucket."""
+    acc, par, profile, eff = dep.accelerator, dep.parallel, dep.profile, dep.eff
+    memo: dict = {}  # step times shared by every role and bucket of this deployment
+    link = acc.scaleout_bw_bytes_per_s * par.gpus
+    kv_tokens = memory_plan(dep.model, acc, par, dep.precision, eff, min_kv_tokens=1,
+                            engine=profile.engine).max_kv_tokens
+    useful = 0
+    for role in roles:
+        base = f"{acc.id}|{par.tp}|{par.pp}|{par.ep}|{'dpa' if par.dp_attn else 'tpa'}|{role}{suffix}"
+        prev = None
+        tiers = pools if role != "decode" else pools[:1]
+        for pool in tiers:
+            row = _candidate_row(dep, role, sizes, slo, arrival_cv, target_utilisation, pool, memo, kv_tok, link)
+            if prev is not None and not np.any(np.asarray(row[0]) > np.asarray(prev) * (1 + 1e-6)):
+                continue  # this tier adds no capacity: the TTFT queue does not bind
+            prev = row[0]
+            min_count = pool if len(pools) > 1 else 1
+            infos.append(CandidateInfo(
+                key=base if min_count == 1 else f"{base}|p{pool}", accelerator=acc.id, vendor=acc.vendor,
+                family=acc.family, tp=par.tp, pp=par.pp, ep=par.ep, dp_attn=par.dp_attn, role=role,
+                gpus=par.gpus, price_per_hour=acc.price_per_hour * par.gpus, watts=acc.tdp_w * par.gpus,
+                engine=profile.engine, precision=dep.precision.weights, kv_dtype=dep.precision.kv,
+                token_budget=int(eff.token_budget), max_seqs=int(eff.max_seqs), memory_fraction=eff.memory_util,
+                max_kv_tokens=int(kv_tokens), pool=min_count, base=base))
+            for col, val in zip(columns, row):
+                col.append(val)
+            useful += max(row[0]) > 0
+        if progress is not None:
+            progress()
+    return useful
 
 
 def _candidate_row(dep: Deployment, role: str, sizes: list[RequestSize], slo: SLO, arrival_cv: float,
