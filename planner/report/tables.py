@@ -76,10 +76,18 @@ def memory_plan(mp, console: Console) -> None:
                       ("KV bytes/token (model)", f"{mp.kv_bytes_per_token:,.0f} B"),
                       ("KV bytes/token (per GPU)", f"{mp.kv_bytes_per_token_per_gpu:,.0f} B"),
                       ("max KV tokens", f"{mp.max_kv_tokens:,}"),
+                      ("running-sequence cap", _seq_cap(mp)),
                       ("fits", "[green]yes[/]" if mp.fits else "[red]no[/]")):
         t.add_row(name, val)
     console.print(t)
     console.print(mp.reason)
+
+
+def _seq_cap(mp) -> str:
+    """The instance's running-sequence cap, as ranks × per-rank cap under data-parallel attention."""
+    if mp.attention_ranks > 1:
+        return f"{mp.seq_cap:,} ({mp.attention_ranks} DP-attention ranks x {mp.max_seqs_per_rank:,})"
+    return f"{mp.seq_cap:,}"
 
 
 def roofline(rows: list[dict[str, Any]], summary: dict[str, Any], pp: int, console: Console) -> None:
