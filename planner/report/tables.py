@@ -160,6 +160,11 @@ def validation(val, console: Console, err: Console, rows: bool, fails: list[str]
         t.add_row(r["accelerator"], r["engine"], r["model_family"], r["metric"], str(r["n"]),
                   f"{100 * r['mdape']:.1f}%", f"{100 * r['p90_ape']:.1f}%", f"{100 * r['bias']:+.1f}%")
     console.print(t)
+    t = _table("per accelerator family", ("family", "metric", "n", "MdAPE", "p90 APE", "bias"), ("family", "metric"))
+    for r in val.families.to_dict("records"):
+        t.add_row(r["family"], r["metric"], str(r["n"]), f"{100 * r['mdape']:.1f}%", f"{100 * r['p90_ape']:.1f}%",
+                  f"{100 * r['bias']:+.1f}%")
+    console.print(t)
     for line, reason in val.skipped[:20]:
         err.print(f"skipped line {line}: {reason}", highlight=False, soft_wrap=True)
     if len(val.skipped) > 20:
