@@ -258,7 +258,7 @@ def validate_cmd(measured: Path = typer.Argument(..., help="Measured CSV (our sc
                  junit: Path | None = typer.Option(None, "--junit", help="Write JUnit XML here."),
                  as_json: bool = _JSON, rows: bool = typer.Option(False, "--rows", help="Print every row."),
                  quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.")) -> None:
-    """Predicted vs measured per row and per group; exit 1 when a gate fails."""
+    """Predicted vs measured per row, per group and per accelerator family; exit 1 when a gate fails."""
     from planner.profile import load_profile
     from planner.validate import read_measured_any, validate_frame
 

@@ -81,6 +81,29 @@ class Deployment:
     def engine(self) -> str:
         return self.profile.engine
 
+    @property
+    def attn_ranks(self) -> int:
+        """Schedulers in one instance: the data-parallel attention ranks (``Parallel.attn_ranks``), else 1."""
+        return self.parallel.attn_ranks
+
+    @property
+    def seq_cap(self) -> int:
+        """Running sequences the whole instance may hold: ``attn_ranks · max_seqs``.
+
+        With data-parallel attention every attention rank runs its own scheduler with its own
+        running-sequence cap and token budget: vLLM starts each DP rank as a separate engine core
+        (docs.vllm.ai, serving/data_parallel_deployment), TensorRT-LLM applies ``max_batch_size`` and
+        ``max_num_tokens`` per rank under ``enable_attention_dp``, and SGLang gives each DP rank
+        ``--max-running-requests / dp_size`` (its flag is the instance total; ``planner.emit.engines``
+        writes the flags each engine expects). The profile's ``max_seqs`` and ``token_budget`` are the
+        per-rank (per-scheduler) values."""
+        return self.attn_ranks * int(self.eff.max_seqs)
+
+    @property
+    def step_tokens(self) -> int:
+        """Tokens one step of the whole instance may hold: ``attn_ranks · token_budget`` (``seq_cap``)."""
+        return self.attn_ranks * int(self.eff.token_budget)
+
     def describe(self) -> dict[str, object]:
         """Plain description: everything needed to rebuild this deployment."""
         eff = self.eff

@@ -44,6 +44,13 @@ class Parallel:
     def moe_tp(self) -> int:
         return self.tp // self.ep
 
+    @property
+    def attn_ranks(self) -> int:
+        """Data-parallel attention ranks: ``tp`` with ``dp_attn`` (each GPU of a stage runs attention and its
+        own scheduler for its own sequences), else 1. The engine's running-sequence cap and token budget hold
+        per rank, so an instance runs ``attn_ranks`` times them (``planner.deployment.Deployment.seq_cap``)."""
+        return self.tp if self.dp_attn else 1
+
     def label(self) -> str:
         txt = f"TP{self.tp}"
         if self.pp > 1:

@@ -169,7 +169,9 @@ class EngineSettings:
     - ``token_budget``: tokens one step may hold (vLLM ``--max-num-batched-tokens``, SGLang
       ``--chunked-prefill-size``, TensorRT-LLM ``max_num_tokens``);
     - ``max_seqs``: running-sequence cap (vLLM ``--max-num-seqs``, SGLang ``--max-running-requests``,
-      TensorRT-LLM ``max_batch_size``);
+      TensorRT-LLM ``max_batch_size``). With data-parallel attention both hold per attention rank (each
+      runs its own scheduler), so an instance of ``tp`` ranks runs ``tp`` times them
+      (``Deployment.seq_cap``; SGLang's flags state the instance total, ``planner.emit.engines.rank_caps``);
     - ``memory_fraction``: share of HBM the engine may use (vLLM ``--gpu-memory-utilization``,
       SGLang ``--mem-fraction-static``, TensorRT-LLM ``free_gpu_memory_fraction``);
     - ``kv_dtype``: KV-cache dtype (vLLM ``--kv-cache-dtype``);

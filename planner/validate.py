@@ -1,9 +1,12 @@
 """Predicted vs measured: per-row predictions, error metrics per group, and pass/fail gates.
 
 Absolute percentage error ``APE = |predicted − measured| / measured``; groups report the
-median (MdAPE) and the 90th percentile (p90 APE). A row that cannot be evaluated (unknown
-model or accelerator, non-numeric values, a configuration that does not fit) is skipped
-with its reason; the rest are still evaluated.
+median (MdAPE), the 90th percentile (p90 APE) and the bias ``exp(median log(predicted /
+measured)) − 1`` (positive: the model over-predicts). Groups are (accelerator, engine, model
+family, metric) in ``summary`` and (accelerator family, metric) in ``families``, the family being
+the hardware database entry's ``family`` (ampere, hopper, blackwell, cdna3, ascend-a2, ...).
+A row that cannot be evaluated (unknown model or accelerator, non-numeric values, a
+configuration that does not fit) is skipped with its reason; the rest are still evaluated.
 """
 
 from __future__ import annotations
@@ -150,6 +153,8 @@ class Validation:
     rows: pd.DataFrame
     summary: pd.DataFrame
     skipped: tuple[tuple[int, str], ...] = field(default_factory=tuple)
+    families: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(FAMILY_COLUMNS)))
+    """Per accelerator family and metric: n, mdape, p90_ape, bias (as in ``summary``)."""
 
     def gate(self, max_mdape: float | None = None, max_p90_ape: float | None = None) -> list[str]:
         """Messages for each group that fails a gate (empty when all pass)."""
@@ -163,8 +168,25 @@ class Validation:
         return fails
 
     def to_dict(self) -> dict[str, Any]:
-        return {"summary": self.summary.to_dict("records"), "rows": self.rows.to_dict("records"),
-                "skipped": [{"row": i, "reason": r} for i, r in self.skipped]}
+        return {"summary": self.summary.to_dict("records"), "families": self.families.to_dict("records"),
+                "rows": self.rows.to_dict("records"), "skipped": [{"row": i, "reason": r} for i, r in self.skipped]}
+
+
+SUMMARY_KEYS = ("accelerator", "engine", "model_family", "metric")
+FAMILY_KEYS = ("family", "metric")
+STATS = ("n", "mdape", "p90_ape", "bias")
+FAMILY_COLUMNS = (*FAMILY_KEYS, *STATS)
+
+
+def error_summary(rows: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
+    """n, MdAPE, p90 APE and bias (``exp(median log(predicted/measured)) − 1``) of ``rows`` per ``keys``."""
+    if rows.empty:
+        return pd.DataFrame(columns=[*keys, *STATS])
+    log_ratio = np.log(rows["predicted"] / rows["measured"])
+    return (rows.assign(log_ratio=log_ratio).groupby(list(keys))
+            .agg(n=("ape", "size"), mdape=("ape", "median"), p90_ape=("ape", lambda x: x.quantile(0.9)),
+                 bias=("log_ratio", lambda x: float(np.exp(x.median()) - 1)))
+            .reset_index())
 
 
 def family_of(model_id: str) -> str:
@@ -199,22 +221,18 @@ def validate_frame(df: pd.DataFrame, profile: Profile | None = None, hw: Hardwar
                 continue
             out_rows.append({
                 "line": i + 2, "model": model.id, "model_family": family_of(model.id), "accelerator": acc.id,
+                "family": acc.family,
                 "engine": _text(row.get("engine"), "vllm"), "mode": mode_of(row), "metric": metric,
                 "isl": row.get("isl"), "osl": row.get("osl"), "concurrency": row.get("concurrency"),
                 "tp": pred["tp"], "measured": meas, "predicted": pred[metric],
                 "ape": abs(pred[metric] - meas) / meas, "source": row.get("source", ""),
             })
     rows = pd.DataFrame(out_rows)
-    if rows.empty:
-        summary = pd.DataFrame(columns=["accelerator", "engine", "model_family", "metric", "n", "mdape", "p90_ape",
-                                        "bias"])
-    else:
+    if not rows.empty:
         rows["log_ratio"] = np.log(rows["predicted"] / rows["measured"])
-        summary = (rows.groupby(["accelerator", "engine", "model_family", "metric"])
-                   .agg(n=("ape", "size"), mdape=("ape", "median"), p90_ape=("ape", lambda x: x.quantile(0.9)),
-                        bias=("log_ratio", lambda x: float(np.exp(x.median()) - 1)))
-                   .reset_index())
-    return Validation(rows, summary, tuple(skipped))
+    summary = error_summary(rows, SUMMARY_KEYS)
+    families = error_summary(rows, FAMILY_KEYS)
+    return Validation(rows, summary, tuple(skipped), families)
 
 
 def read_measured_any(path: Path | str) -> pd.DataFrame:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pandas as pd
@@ -17,6 +20,7 @@ from planner.profile import load_profile
 from planner.validate import predict_row, validate_frame
 
 runner = CliRunner()
+FAMILIES_CSV = Path(__file__).parent / "data" / "validate_families.csv"
 
 GOOD = {"model": "llama-3.1-70b", "accelerator": "H200-SXM", "count": 4, "tp": 4, "pp": 1, "ep": 1,
         "precision": "fp8", "kv_dtype": "fp8", "engine": "trtllm", "isl": 1024, "osl": 1024, "concurrency": 32,
@@ -110,3 +114,36 @@ def test_stat_column_selects_the_statistic():
     assert p99["ttft_s"] > mean["ttft_s"]
     with pytest.raises(PlannerError, match="stat"):
         predict_row({**GOOD, "stat": "p42"})
+
+
+@pytest.mark.skipif(shutil.which("planner") is None, reason="console script not installed")
+def test_validate_reports_each_accelerator_family():
+    """The installed command summarises errors per hardware family (the hardware_db entry's ``family``),
+    in the table and in --json, over the same comparisons as the per-group summary."""
+    proc = subprocess.run(["planner", "validate", str(FAMILIES_CSV), "--json"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    fams = data["families"]
+    assert {f["family"] for f in fams} == {"hopper", "cdna3", "ascend-a2", "ascend-a3"}
+    assert all(set(f) == {"family", "metric", "n", "mdape", "p90_ape", "bias"} for f in fams)
+    assert sum(f["n"] for f in fams) == sum(r["n"] for r in data["summary"]) == len(data["rows"])
+    rows = pd.DataFrame(data["rows"])
+    for f in fams:  # each figure is that family's own rows
+        ape = rows[(rows["family"] == f["family"]) & (rows["metric"] == f["metric"])]["ape"]
+        assert f["n"] == len(ape) and f["mdape"] == pytest.approx(ape.median())
+        assert f["p90_ape"] == pytest.approx(ape.quantile(0.9)) and f["mdape"] <= f["p90_ape"] + 1e-12
+    # Ascend-910B4 and -910C are two families (A2, A3) in the per-family table, one row each per metric
+    table = subprocess.run(["planner", "validate", str(FAMILIES_CSV)], capture_output=True, text=True, timeout=300)
+    assert table.returncode == 0, table.stderr
+    assert "per accelerator family" in table.stdout
+    assert all(name in table.stdout for name in ("hopper", "cdna3", "ascend-a2", "ascend-a3"))
+
+
+@pytest.mark.skipif(shutil.which("planner") is None, reason="console script not installed")
+def test_validate_bad_file_is_one_line(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("model,accelerator\nllama-3.1-8b\n")
+    proc = subprocess.run(["planner", "validate", str(bad), "--json"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr

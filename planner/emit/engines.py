@@ -74,7 +74,8 @@ def _dtype_flags(fl: EngineFlags, g: GroupSpec) -> tuple[list[str], list[str]]:
 
 
 def vllm(g: GroupSpec, model: str, nodes: int, per_node: int) -> Launch:
-    """``vllm serve``: data-parallel attention as TP1 x DP ranks with expert parallelism over all of them."""
+    """``vllm serve``: data-parallel attention as TP1 x DP ranks with expert parallelism over all of them;
+    the budget and sequence cap are each rank's (``rank_caps``)."""
     fl = engine_flags("vllm")
     tp, dp = (1, g.tp) if g.dp_attn else (g.tp, 1)
     argv = [*fl.command, model, fl.flag("host"), "0.0.0.0", fl.flag("port"), str(fl.port),
@@ -103,9 +104,21 @@ def vllm(g: GroupSpec, model: str, nodes: int, per_node: int) -> Launch:
     return Launch(tuple(argv), fl.port, fl.health_path, nodes, per_node, worker, {}, tuple(notes + dnotes))
 
 
+def rank_caps(g: GroupSpec, engine: str) -> tuple[int, int]:
+    """(token budget, sequence cap) as ``engine``'s flags state them. The plan's values hold per
+    data-parallel attention rank (``Deployment.seq_cap``). vLLM starts each DP rank as its own engine
+    core with the flags as given, and TensorRT-LLM applies ``--max_num_tokens``/``--max_batch_size``
+    per rank under ``enable_attention_dp``: both take the per-rank values. SGLang's
+    ``--chunked-prefill-size`` and ``--max-running-requests`` are instance totals that it divides by
+    ``--dp-size`` under ``--enable-dp-attention``: it takes dp times them."""
+    dp = g.tp if g.dp_attn and engine == "sglang" else 1
+    return dp * g.token_budget, dp * g.max_seqs
+
+
 def sglang(g: GroupSpec, model: str, nodes: int, per_node: int) -> Launch:
     """``python -m sglang.launch_server``: --tp-size counts every GPU of the instance; DP attention adds
-    --dp-size tp --enable-dp-attention; disaggregated roles add --disaggregation-mode and the backend."""
+    --dp-size tp --enable-dp-attention (and the budget and sequence cap as instance totals, ``rank_caps``);
+    disaggregated roles add --disaggregation-mode and the backend."""
     fl = engine_flags("sglang")
     argv = [*fl.command, fl.raw["model_flag"], model, fl.flag("host"), "0.0.0.0", fl.flag("port"), str(fl.port),
             fl.flag("tp"), str(g.tp)]
@@ -115,7 +128,8 @@ def sglang(g: GroupSpec, model: str, nodes: int, per_node: int) -> Launch:
         argv += [fl.flag("dp"), str(g.tp), fl.flag("dp_attn")]
     if g.ep > 1:
         argv += [fl.flag("ep"), str(g.ep)]
-    argv += [fl.flag("token_budget"), str(g.token_budget), fl.flag("max_seqs"), str(g.max_seqs),
+    budget, seqs = rank_caps(g, "sglang")
+    argv += [fl.flag("token_budget"), str(budget), fl.flag("max_seqs"), str(seqs),
              fl.flag("memory_fraction"), f"{g.memory_fraction:g}", fl.flag("kv_dtype"),
              fl.value("kv_dtype_values", g.kv_dtype) or g.kv_dtype]
     dargs, notes = _dtype_flags(fl, g)
@@ -143,7 +157,8 @@ def trtllm_free_fraction(model: ModelArch, acc: Accelerator, g: GroupSpec) -> fl
 
 def trtllm(g: GroupSpec, model: str, nodes: int, per_node: int, free_fraction: float) -> Launch:
     """``trtllm-serve`` (PyTorch backend) and its ``--extra_llm_api_options`` YAML: attention DP, the KV
-    cache dtype and share, and for disaggregated roles the KV cache transceiver."""
+    cache dtype and share, and for disaggregated roles the KV cache transceiver; the budget and sequence
+    cap are each rank's (``rank_caps``)."""
     fl = engine_flags("trtllm")
     extra: dict[str, object] = {"kv_cache_config": {"dtype": fl.value("kv_dtype_values", g.kv_dtype) or g.kv_dtype,
                                                     "free_gpu_memory_fraction": free_fraction}}

@@ -16,6 +16,13 @@ attention all attention weights are), embeddings and LM head vocab-parallel ``/t
 fill the spare ones when EP does not divide E). Activations: the peak of a
 ``token_budget``-token prefill step (hidden states, QKV and FFN intermediates) plus fp32
 logits of ``max_seqs`` sequences.
+
+Data-parallel attention (``Parallel.attn_ranks`` = r ranks): ``token_budget`` and ``max_seqs``
+hold per rank (each rank runs its own scheduler; vLLM DP engine cores, TensorRT-LLM
+``enable_attention_dp``, SGLang ``--enable-dp-attention``), so the instance runs up to
+``r·max_seqs`` sequences (``seq_cap`` in the plan) and a GPU holds its own rank's ``token_budget``
+tokens through attention unsplit, the ``r·token_budget`` gathered tokens through the FFN split
+``/tp``, and logits of the ``r·max_seqs`` sequences over its ``1/tp`` of the vocabulary.
 """
 
 from __future__ import annotations
@@ -83,6 +90,12 @@ class MemoryPlan:
     reason: str
     memory_rule: str = DEFAULT_MEMORY_RULE
     kv_fraction: float = 0.9
+    attention_ranks: int = 1
+    """Schedulers in the instance: data-parallel attention ranks (``Parallel.attn_ranks``), else 1."""
+    max_seqs_per_rank: int = 0
+    """The engine's running-sequence cap, per attention rank (the profile's ``max_seqs``)."""
+    seq_cap: int = 0
+    """Running sequences the instance may hold: ``attention_ranks · max_seqs_per_rank``."""
 
     def to_dict(self) -> dict[str, float | int | bool | str]:
         return asdict(self)
@@ -115,12 +128,14 @@ def weights_bytes(model: ModelArch, par: Parallel, prec: Precision) -> tuple[flo
 
 
 def activation_bytes(model: ModelArch, par: Parallel, prec: Precision, eff: Efficiency) -> float:
-    """Peak activation workspace of a ``token_budget`` prefill step, per GPU."""
-    t = par.tp
+    """Peak activation workspace of a ``token_budget`` prefill step, per GPU (per-rank budget and
+    sequence cap under data-parallel attention: module docstring)."""
+    t, r = par.tp, par.attn_ranks
+    t_attn = 1 if par.dp_attn else t  # attention heads split over TP, or whole on each DP rank
     ffn = model.intermediate if not model.is_moe else max(model.intermediate if model.n_dense_layers else 0,
                                                           model.top_k * model.moe_intermediate)
-    per_token = 4 * model.hidden + (model.q_dim + 2 * model.n_kv_heads * model.head_dim) / t + 2 * ffn / t
-    logits = eff.max_seqs * model.vocab / t * 4.0
+    per_token = 4 * model.hidden + (model.q_dim + 2 * model.n_kv_heads * model.head_dim) / t_attn + 2 * ffn * r / t
+    logits = r * eff.max_seqs * model.vocab / t * 4.0
     return eff.token_budget * per_token * prec.act_bytes + logits
 
 
@@ -172,6 +187,9 @@ def memory_plan(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precisi
         reason=reason,
         memory_rule=rule,
         kv_fraction=eff.memory_util,
+        attention_ranks=par.attn_ranks,
+        max_seqs_per_rank=int(eff.max_seqs),
+        seq_cap=par.attn_ranks * int(eff.max_seqs),
     )
 
 

@@ -76,10 +76,18 @@ def memory_plan(mp, console: Console) -> None:
                       ("KV bytes/token (model)", f"{mp.kv_bytes_per_token:,.0f} B"),
                       ("KV bytes/token (per GPU)", f"{mp.kv_bytes_per_token_per_gpu:,.0f} B"),
                       ("max KV tokens", f"{mp.max_kv_tokens:,}"),
+                      ("running-sequence cap", _seq_cap(mp)),
                       ("fits", "[green]yes[/]" if mp.fits else "[red]no[/]")):
         t.add_row(name, val)
     console.print(t)
     console.print(mp.reason)
+
+
+def _seq_cap(mp) -> str:
+    """The instance's running-sequence cap, as ranks × per-rank cap under data-parallel attention."""
+    if mp.attention_ranks > 1:
+        return f"{mp.seq_cap:,} ({mp.attention_ranks} DP-attention ranks x {mp.max_seqs_per_rank:,})"
+    return f"{mp.seq_cap:,}"
 
 
 def roofline(rows: list[dict[str, Any]], summary: dict[str, Any], pp: int, console: Console) -> None:
@@ -151,6 +159,11 @@ def validation(val, console: Console, err: Console, rows: bool, fails: list[str]
     for r in val.summary.to_dict("records"):
         t.add_row(r["accelerator"], r["engine"], r["model_family"], r["metric"], str(r["n"]),
                   f"{100 * r['mdape']:.1f}%", f"{100 * r['p90_ape']:.1f}%", f"{100 * r['bias']:+.1f}%")
+    console.print(t)
+    t = _table("per accelerator family", ("family", "metric", "n", "MdAPE", "p90 APE", "bias"), ("family", "metric"))
+    for r in val.families.to_dict("records"):
+        t.add_row(r["family"], r["metric"], str(r["n"]), f"{100 * r['mdape']:.1f}%", f"{100 * r['p90_ape']:.1f}%",
+                  f"{100 * r['bias']:+.1f}%")
     console.print(t)
     for line, reason in val.skipped[:20]:
         err.print(f"skipped line {line}: {reason}", highlight=False, soft_wrap=True)

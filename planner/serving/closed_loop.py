@@ -21,6 +21,8 @@ Mean TTFT over the run = ``(wave + (W − 1)·steady)/W`` plus the per-request e
 percentiles are those of the mixture (each wave prompt weighs 1/(W·N), the steady value (W−1)/W).
 ``W`` is the benchmark's protocol, not an engine property: the calibration fits it (``bench_waves``)
 because the silicon table does not record ``num_prompts``; ``W = ∞`` is the steady state.
+With data-parallel attention ``B`` is the instance's ``step_tokens``, every rank's budget together
+(each rank schedules its own clients: ``Deployment.seq_cap``).
 Sources: vLLM/SGLang chunked-prefill scheduling (FCFS, token budget per step): vLLM docs
 "Optimization and Tuning: chunked prefill"; SGLang server arguments ``--chunked-prefill-size``.
 """
@@ -40,13 +42,13 @@ def closed_loop_ttft_s(inst, clients: float, waves: float, percentiles: tuple[fl
     dep = inst.dep
     n = max(float(clients), 1.0)
     isl, osl = float(inst.size.isl), float(inst.size.osl)
-    budget = max(float(dep.eff.token_budget), 1.0)
+    budget = max(float(dep.step_tokens), 1.0)  # every data-parallel attention rank's budget together
     group = min(max(math.floor(budget / isl), 1.0), n)
     t_step = float(inst.step_s(n))
     steady = t_step + float(chunked_prefill_s(dep, group * isl, concurrency=max(n - group, 0.0),
-                                              context=isl + osl / 2.0))
+                                              context=isl + osl / 2.0, spread=True))
     wave_tokens = min(budget, n * isl)
-    t_wave_step = float(chunked_prefill_s(dep, wave_tokens))
+    t_wave_step = float(chunked_prefill_s(dep, wave_tokens, spread=True))
     k = np.arange(1, int(round(n)) + 1, dtype=float)
     wave = np.ceil(k * isl / budget - 1e-9) * t_wave_step
     if math.ceil(n * isl / budget) >= osl - 1:  # the wave outlasts a decode phase: every cycle is a wave

@@ -13,7 +13,12 @@ Three roles, one step model (``planner.perf.step``), each a small class in ``rol
 
 ``C`` is capped by KV memory (``C·(I + O/2) ≤ max_kv_tokens``, mean occupancy under paged
 KV), by the engine's running-sequence cap and, colocated, by the token budget
-(``C·(1 + I/O) ≤ budget``). At a request rate λ the operating point solves Little's law
+(``C·(1 + I/O) ≤ budget``). With data-parallel attention each of the ``r = tp`` attention ranks
+schedules its own sequences under its own caps (``Deployment.seq_cap``: vLLM DP engine cores,
+TensorRT-LLM ``enable_attention_dp``, SGLang ``--enable-dp-attention``), so the instance's caps are
+``r·max_seqs`` and ``C·(1 + I/O) ≤ r·budget``, while a prompt is chunked on one rank at ``budget``
+less that rank's ``C/r`` decodes (``planner.serving.prefill_time``); KV capacity already counts
+every rank's memory. At a request rate λ the operating point solves Little's law
 ``C = λ·O·t_step(C)``.
 
 Speculative decoding and prefix caching (``planner.speculative``): a step then moves each decoding
@@ -121,10 +126,11 @@ class Instance:
 
     @cached_property
     def caps(self) -> dict[str, float]:
-        """Upper bounds on decode concurrency, by what imposes them (KV: a request's own tokens)."""
+        """Upper bounds on decode concurrency, by what imposes them (KV: a request's own tokens; the
+        sequence cap of every data-parallel attention rank together, ``Deployment.seq_cap``)."""
         O = self.size.osl
         return {"kv_capacity": self.memory.max_kv_tokens / (self.fresh_isl + O / 2.0),
-                "max_seqs": self.dep.eff.max_seqs}
+                "max_seqs": float(self.dep.seq_cap)}
 
     # --- speculative decoding and prefix caching (planner.speculative) ---------------------
     @property

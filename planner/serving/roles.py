@@ -18,7 +18,7 @@ from scipy.special import ndtri
 
 from planner.perf.shape import decode_shape, prefill_shape, prompt_share_shape
 from planner.serving.instance import ROLES, Instance, Latency, Point, RequestSize, seen_batch
-from planner.serving.prefill_time import chunked_prefill_s, prefill_chunks, step_s
+from planner.serving.prefill_time import chunked_prefill_s, prefill_chunks, rank_decode_tokens, step_s
 from planner.serving.queueing import pool_wait_s, slot_wait_s
 
 C_LOW = 0.02
@@ -153,9 +153,10 @@ class Colocated(Decode):
     @cached_property
     def caps(self) -> dict[str, float]:
         caps = dict(super().caps)
-        # a step holds C·q decode positions and the C·E/O prompts' I' new tokens (E = q = 1 unless speculating)
+        # a step holds C·q decode positions and the C·E/O prompts' I' new tokens (E = q = 1 unless speculating),
+        # within the budget of every data-parallel attention rank together (Deployment.step_tokens)
         per_seq = self.decode_positions + self.tokens_per_step * self.fresh_isl / self.size.osl
-        caps["token_budget"] = self.dep.eff.token_budget / per_seq
+        caps["token_budget"] = self.dep.step_tokens / per_seq
         return caps
 
     def step_parts(self, concurrency):
@@ -178,7 +179,7 @@ class Colocated(Decode):
         batch = seen_batch(concurrency) if self.open_loop else np.maximum(concurrency, 1.0)
         decode = decode_shape(batch, I + O / 2.0)
         t_dec = step_s(self.dep, decode)
-        chunks = prefill_chunks(self.fresh_isl, self.dep.eff.token_budget, concurrency * self.decode_positions)
+        chunks = prefill_chunks(self.fresh_isl, self.dep.eff.token_budget, rank_decode_tokens(self.dep, concurrency))
         m = np.asarray(concurrency / O_steps * chunks, dtype=float)  # prompt chunks per step, Poisson
         if not self.open_loop:  # offline / closed loop: every step carries the same share of prompt work
             share = np.minimum(1.0, m)
@@ -294,7 +295,7 @@ class Colocated(Decode):
             x2 = t_mix * (1.0 - a / np.maximum(busy * w_m, 1e-300))
         flight_q = np.where(busy <= a, 0.0, np.where(x1 <= t_dec, x1, np.where(busy * w_m > a, x2, t_dec)))
         n = float(isl if isl is not None else self.size.isl)
-        budget = self.dep.eff.token_budget
+        budget = self.dep.step_tokens
         own_mean = self._prompt_steps(conc, self.size.isl)
         own = self._prompt_steps(conc, n) if n != self.size.isl else own_mean
         one = self._prompt_steps(conc, self.size.isl, single=True)
@@ -330,9 +331,10 @@ class Colocated(Decode):
         """(utilisation, service time) of the prefill queue. Chunked prefill gives prompts the token budget
         left after the decodes, B − C tokens per step of time t_mix, so prompts queue for budget, not for
         the instance: ρ_p = λ·I·t_mix/(B − C) and a prompt's work is S = I·t_mix/(B − C) (a fraction of a
-        step when it fits in one). The prompt's own steps are counted apart (``prompt_step_s``)."""
+        step when it fits in one). The prompt's own steps are counted apart (``prompt_step_s``). B is the
+        instance's step tokens, every data-parallel attention rank's budget together (``Deployment.step_tokens``)."""
         conc = np.maximum(np.asarray(concurrency, dtype=float), C_LOW)
-        budget = np.maximum(self.dep.eff.token_budget - conc * self.decode_positions, 1.0)
+        budget = np.maximum(self.dep.step_tokens - conc * self.decode_positions, 1.0)
         work = self.fresh_isl * self.step_parts(conc)[1] * self.tokens_per_step / budget
         return np.asarray(rate_rps, dtype=float) * work, work
 
@@ -356,8 +358,10 @@ class Prefill(Instance):
 
     @cached_property
     def prefill_batch(self) -> float:
-        """Prompts per prefill-only step: as many whole prompts as fit the token budget."""
-        return max(1.0, math.floor(self.dep.eff.token_budget / max(self.fresh_isl, 1.0)))
+        """Prompts per prefill-only step: as many whole prompts as fit the token budget, on each
+        data-parallel attention rank (``Deployment.seq_cap``) when the prompt fits one rank's budget."""
+        per_rank = math.floor(self.dep.eff.token_budget / max(self.fresh_isl, 1.0))
+        return max(1.0, float(self.dep.attn_ranks * per_rank))
 
     @cached_property
     def prefill_batch_s(self) -> float:

@@ -129,10 +129,15 @@ class _Engine:
         self.tok = spec.tokens_per_step if spec is not None else 1.0  # tokens per decode step, E
         self.positions = decode_positions(timer.dep)
         self.hit = timer.dep.settings.prefix_cache_hit or 0.0
-        self.token_budget = int(eff.token_budget)
-        self.seq_cap = int(min(eff.max_seqs, eff.token_budget))
-        if self.token_budget < 1 or self.seq_cap < 1:
+        if int(eff.token_budget) < 1 or int(eff.max_seqs) < 1:
             raise InputError("profile token_budget and max_seqs", "at least 1", (eff.token_budget, eff.max_seqs))
+        # every data-parallel attention rank schedules with its own budget and sequence cap
+        # (Deployment.seq_cap): the instance's step holds ranks·budget tokens and ranks·min(max_seqs, budget)
+        # sequences, and one prompt's chunk at most a rank's budget less that rank's share of the decodes
+        self.ranks = timer.dep.attn_ranks
+        self.rank_budget = int(eff.token_budget)
+        self.token_budget = timer.dep.step_tokens
+        self.seq_cap = self.ranks * int(min(eff.max_seqs, eff.token_budget))
         self.waiting: deque[int] = waiting if waiting is not None else deque()
         self.running: dict[int, None] = {}  # admission order (dicts keep insertion order)
         self.prefilling: dict[int, None] = {}
@@ -190,12 +195,13 @@ class _Engine:
             self._preempt(next(reversed(self.running)))
         grow = self.n_dec * self.tok
         budget = self.token_budget - self.n_dec * self.positions
+        rank_free = max(self.rank_budget - (self.n_dec * self.positions) // self.ranks, 1)  # a prompt's rank
         free = self.capacity - self.reserved - self.dec_ctx_sum - grow
         chunks: list[tuple[int, int]] = []
         for i in self.prefilling:
             if budget <= 0:
                 break
-            c = min(r.target[i] - r.done[i], budget)
+            c = min(r.target[i] - r.done[i], budget, rank_free)
             chunks.append((i, c))
             budget -= c
         waiting = self.waiting
@@ -220,7 +226,7 @@ class _Engine:
             free -= t
             if self.hit and r.done[i] == 0:  # the cached prefix counts as prefilled (class docstring)
                 r.done[i] = min(int(self.hit * r.isl[i]), t - 1)
-            c = min(t - r.done[i], budget)
+            c = min(t - r.done[i], budget, rank_free)
             chunks.append((i, c))
             budget -= c
         if not chunks and not self.n_dec:

@@ -17,7 +17,10 @@ Colocated policy (vLLM V1 / Sarathi-Serve chunked prefill), one engine step at a
    first-come-first-served to the running sequences still prefilling, then to the waiting queue
    as chunked prefill (a prompt may take several steps). Admission needs KV room for the whole
    prompt plus one block of :data:`BLOCK_TOKENS` (reserved at admission) and a free slot in the
-   running set (at most ``min(eff.max_seqs, eff.token_budget)`` sequences); the head of the queue
+   running set (at most ``min(eff.max_seqs, eff.token_budget)`` sequences). With data-parallel
+   attention every one of the ``r`` ranks has that budget and cap (``Deployment.seq_cap``): the
+   step holds ``r·token_budget`` tokens and ``r·min(max_seqs, token_budget)`` sequences, and one
+   prompt's chunk at most a rank's budget less its ``1/r`` share of the decodes; the head of the queue
    blocks the rest (strict FCFS). A preempted request re-prefills its prompt and the tokens it
    had generated.
 3. The step lasts ``step_time(shape).step_s`` with shape = one prefill part per chunk (``past``
