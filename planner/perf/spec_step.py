@@ -88,7 +88,8 @@ def draft_pass_s(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precis
     draft = draft_arch(model, spec)
     dpar = draft_parallel(draft, par)
     st = step_time(draft, acc, dpar, prec, decode_shape(batch, context), eff)
-    return st.step_s - eff.step_overhead_s - eff.seq_overhead_s * decode_shape(batch, context).n_seqs
+    host = eff.seq_overhead_s * decode_shape(batch, context).n_seqs / (dpar.tp if dpar.dp_attn else 1)
+    return st.step_s - eff.step_overhead_s - host
 
 
 def spec_step_s(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precision, shape: StepShape,

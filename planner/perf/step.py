@@ -11,6 +11,8 @@ host terms are the engine's work outside the kernels: a fixed part per step (sch
 the graph) and a part per running sequence (building its input row and block table, sampling,
 detokenising, stop checks), which is why real TPOT keeps rising with the batch after the GPU time
 has flattened (vLLM V1's redesign and SGLang's overlap scheduler target exactly this host time).
+With data-parallel attention every rank runs its own scheduler over its 1/tp of the sequences, so
+the per-sequence part is ``seq_overhead_s · n_seqs / tp``.
 
 A speculative verify step (``planner.perf.spec_step``) passes ``decode_queries = k + 1``: its decode
 part holds k + 1 queries per sequence, and the attention kernel reads each sequence's cached KV once
@@ -81,5 +83,6 @@ def step_time(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precision
     span = par.gpus
     timed = tuple(op_time(op, acc, eff, span) for op in ops)
     stage_s = sum(t.time_s for t in timed)
-    step_s = par.pp * stage_s + eff.step_overhead_s + eff.seq_overhead_s * shape.n_seqs
+    ranks = par.tp if par.dp_attn else 1  # each data-parallel attention rank schedules its own sequences
+    step_s = par.pp * stage_s + eff.step_overhead_s + eff.seq_overhead_s * shape.n_seqs / ranks
     return StepTime(timed, stage_s, step_s, m, gemm_dtype, attn_dtype, par.pp)
