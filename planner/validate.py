@@ -105,6 +105,18 @@ def _speculative(row: dict) -> Speculative | None:
     return Speculative(method=method, draft_tokens=k, acceptance=acceptance_for(k, e))
 
 
+def _settings(row: dict) -> EngineSettings:
+    """Engine settings the row states (optional columns ``max_seqs``, ``token_budget``,
+    ``memory_fraction``, as the run's launch command set them or its engine version defaulted them; blank:
+    the profile's) and its speculative decoding."""
+    max_seqs = _num(row.get("max_seqs"))
+    budget = _num(row.get("token_budget"))
+    frac = _num(row.get("memory_fraction"))
+    return EngineSettings(max_seqs=_int(max_seqs, "max_seqs") if max_seqs is not None else None,
+                          token_budget=_int(budget, "token_budget") if budget is not None else None,
+                          memory_fraction=frac, speculative=_speculative(row))
+
+
 def _stated_waves(row: dict, prof: Profile, acc: Any) -> Profile:
     """A closed-loop row that states the benchmark's ``num_prompts`` fixes its prompts per client
     (num_prompts / concurrency) instead of the profile's fitted ``bench_waves``."""
@@ -131,7 +143,7 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
     kv = _text(row.get("kv_dtype"), "") or None
     acc = hw.get(str(row["accelerator"]))
     stat = _stat(row.get("stat"))
-    settings = EngineSettings(speculative=_speculative(row))
+    settings = _settings(row)
     if mode == "concurrency":
         prof = _stated_waves(row, prof, acc)
     tps = [_int(row.get("tp"), "tp")] if _num(row.get("tp")) is not None else [

@@ -4,7 +4,8 @@
 plus optional columns ``planner.validate.predict_row`` reads: ``spec_method``, ``spec_draft_tokens``
 and ``spec_accept_length`` (the SGLang Ascend runs all used EAGLE-3 or DeepSeek MTP; predicted with
 ``planner.speculative`` at the stated accept length, so no fitted factor absorbs the speculative
-speed-up) and ``num_prompts`` (the benchmark's prompts, which fix a closed-loop row's prompts per client).
+speed-up), ``num_prompts`` (the benchmark's prompts, which fix a closed-loop row's prompts per client)
+and ``max_seqs``, ``token_budget``, ``memory_fraction`` (engine settings a row's command states).
 
 Engines without a profile of their own are scored with the nearest profile, and the reported name is
 kept in ``engine_reported``:
@@ -29,7 +30,8 @@ from planner.calib.measured import read_measured
 
 BUNDLED = Path(__file__).resolve().parents[2] / "tests" / "data" / "calibration" / "published_amd_ascend.csv"
 PROFILE_FOR_ENGINE = {"vllm-ascend": "vllm", "mindie": "vllm"}
-EXTRA = ("spec_method", "spec_draft_tokens", "spec_accept_length", "num_prompts")
+EXTRA = ("spec_method", "spec_draft_tokens", "spec_accept_length", "num_prompts", "max_seqs", "token_budget",
+         "memory_fraction")
 
 
 def published_path(calibration: str | Path | None = None) -> Path | None:

@@ -35,6 +35,7 @@ from planner.calib.serving import OVERHEAD_FACTORS, fit_serving_map, identifiabl
 from planner.errors import PlannerError
 from planner.hardware import default_hardware
 from planner.profile import Efficiency, parse_profile
+from planner.validate import predict_row
 
 # Engine defaults with their sources (the flags these mirror):
 ENGINES: dict[str, dict[str, float]] = {
@@ -115,7 +116,8 @@ def serving_fits(calibration: Path, kernel_values: dict[str, dict[str, float]], 
     """Profile documents per engine and the serving fit reports. ``kernel_values`` is not modified.
 
     Families without kernel tables get ``SERVING_KERNEL_FACTORS`` from the training rows of every
-    engine (at least ``min_kernel_rows``); overheads per (engine, family) need ``min_rows``."""
+    engine (at least ``min_kernel_rows`` the model can evaluate); overheads per (engine, family) need
+    ``min_rows``."""
     kernel_values = copy.deepcopy(kernel_values)
     measured = serving_rows(Path(calibration), seed)
     hw = default_hardware()
@@ -140,11 +142,14 @@ def serving_fits(calibration: Path, kernel_values: dict[str, dict[str, float]], 
         if fam in kernel_values:
             continue
         rows = kernel_rows(fam)
+        profs = {e: parse_profile(_doc(e, kernel_values), f"{e} (fitting)") for e in sorted(set(rows["engine"]))}
+        rows = rows[[_evaluable(r, profs, hw) for r in rows.to_dict("records")]]
         if len(rows) < min_kernel_rows:
-            log(f"{fam:10s} kernel factors from serving rows skipped: {len(rows)} training rows < {min_kernel_rows}")
+            log(f"{fam:10s} kernel factors from serving rows skipped: {len(rows)} evaluable training rows "
+                f"< {min_kernel_rows}")
             continue
         used = sorted(set(rows["engine"]))
-        profs = {e: parse_profile(_doc(e, kernel_values), f"{e} (fitting)") for e in used}
+        profs = {e: profs[e] for e in used}
         try:
             eff, fit = fit_serving_map(rows, profs, fam, hw, factors=SERVING_KERNEL_FACTORS)
         except PlannerError as exc:
@@ -179,6 +184,15 @@ def serving_fits(calibration: Path, kernel_values: dict[str, dict[str, float]], 
             log(f"{engine:7s} {fam:10s} serving fit on {len(rows)} rows, train MdAPE {100 * err:.1f}%")
         docs[engine] = doc
     return docs, reports
+
+
+def _evaluable(row: dict, profiles: dict[str, Any], hw: Any) -> bool:
+    """Whether the model can predict ``row`` with its engine's profile (known model, fits the memory)."""
+    try:
+        predict_row(row, profiles[row["engine"]], hw)
+    except PlannerError:
+        return False
+    return True
 
 
 def render(doc: dict[str, Any]) -> str:
