@@ -48,6 +48,26 @@ def tokens_per_step(draft_tokens: int, acceptance: float) -> float:
     return (1.0 - a ** (k + 1)) / (1.0 - a)
 
 
+def acceptance_for(draft_tokens: int, tokens_per_step_: float) -> float:
+    """The per-token acceptance α at which ``tokens_per_step(draft_tokens, α)`` equals a measured mean
+    tokens per verify step E (SGLang's ``Accept length``, vLLM's mean acceptance length): the inverse of
+    ``tokens_per_step``, which rises monotonically from 1 (α = 0) to k + 1 (α = 1); solved by bisection."""
+    k, e = int(draft_tokens), float(tokens_per_step_)
+    if k < 1:
+        raise InputError("speculative.draft_tokens", "a whole number >= 1", draft_tokens)
+    if not 1.0 <= e <= k + 1:
+        raise InputError("speculative accept length", f"tokens per verify step in [1, {k + 1}] for {k} draft "
+                         "tokens", tokens_per_step_)
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if tokens_per_step(k, mid) < e:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
 @dataclass(frozen=True)
 class Speculative:
     """Speculative decoding: draft ``method``, ``draft_tokens`` k per step, per-token ``acceptance`` α,

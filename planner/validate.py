@@ -12,7 +12,7 @@ configuration that does not fit) is skipped with its reason; the rest are still 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,9 @@ from planner.deployment import make_deployment as deployment
 from planner.errors import PlannerError
 from planner.hardware import HardwareDB, default_hardware
 from planner.lengths import Fixed, LogNormal
-from planner.profile import Profile, load_profile
+from planner.profile import EngineSettings, Profile, load_profile
 from planner.serving.estimate import estimate
+from planner.speculative import Speculative, acceptance_for
 from planner.workload import Workload
 
 TP_CHOICES = (1, 2, 4, 8)
@@ -92,6 +93,43 @@ def _profile_for(engine: str, profiles: dict[str, Profile], override: Profile | 
     return profiles[engine]
 
 
+def _speculative(row: dict) -> Speculative | None:
+    """The row's speculative decoding (optional columns ``spec_method`` mtp | eagle, ``spec_draft_tokens``
+    k and ``spec_accept_length``, the measured mean tokens per verify step E, e.g. SGLang's ``Accept
+    length``), as ``planner.speculative`` models it: the per-token acceptance that gives that E at k."""
+    method = _text(row.get("spec_method"), "")
+    if method in ("", "none", "off"):
+        return None
+    k = _int(row.get("spec_draft_tokens"), "spec_draft_tokens")
+    e = _num(row.get("spec_accept_length"))
+    if e is None:
+        raise PlannerError(f"spec_accept_length: expected the measured tokens per verify step, got "
+                           f"{row.get('spec_accept_length')!r}")
+    return Speculative(method=method, draft_tokens=k, acceptance=acceptance_for(k, e))
+
+
+def _settings(row: dict) -> EngineSettings:
+    """Engine settings the row states (optional columns ``max_seqs``, ``token_budget``,
+    ``memory_fraction``, as the run's launch command set them or its engine version defaulted them; blank:
+    the profile's) and its speculative decoding."""
+    max_seqs = _num(row.get("max_seqs"))
+    budget = _num(row.get("token_budget"))
+    frac = _num(row.get("memory_fraction"))
+    return EngineSettings(max_seqs=_int(max_seqs, "max_seqs") if max_seqs is not None else None,
+                          token_budget=_int(budget, "token_budget") if budget is not None else None,
+                          memory_fraction=frac, speculative=_speculative(row))
+
+
+def _stated_waves(row: dict, prof: Profile, acc: Any) -> Profile:
+    """A closed-loop row that states the benchmark's ``num_prompts`` fixes its prompts per client
+    (num_prompts / concurrency) instead of the profile's fitted ``bench_waves``."""
+    prompts, clients = _num(row.get("num_prompts")), _num(row.get("concurrency"))
+    if not prompts or not clients or prompts <= 0 or clients <= 0:
+        return prof
+    eff = prof.for_accelerator(acc.id, acc.family)
+    return prof.with_override(acc.id, replace(eff, bench_waves=max(prompts / clients, 1.0)))
+
+
 def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None = None,
                 profiles: dict[str, Profile] | None = None) -> dict[str, float]:
     """Predicted metrics for one measured row (raises PlannerError with the reason when it can't)."""
@@ -108,6 +146,9 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
     kv = _text(row.get("kv_dtype"), "") or None
     acc = hw.get(str(row["accelerator"]))
     stat = _stat(row.get("stat"))
+    settings = _settings(row)
+    if mode == "concurrency":
+        prof = _stated_waves(row, prof, acc)
     tps = [_int(row.get("tp"), "tp")] if _num(row.get("tp")) is not None else [
         t for t in TP_CHOICES if t <= acc.scaleup_domain and (count is None or t * pp <= count)]
     best: dict[str, float] | None = None
@@ -116,7 +157,8 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
     for tp in tps:
         try:
             d = deployment(str(row["model"]), acc, tp=tp, pp=pp, ep=min(ep, tp), precision=precision,
-                           kv_dtype=kv, engine=prof, hardware_db=hw, dp_attn=_flag(row.get("dp_attn")))
+                           kv_dtype=kv, engine=prof, hardware_db=hw, dp_attn=_flag(row.get("dp_attn")),
+                           settings=settings)
             instances = max(int(count // (tp * pp)), 1) if count else 1
             kwargs: dict[str, Any] = {}
             if mode == "concurrency":

@@ -28,6 +28,8 @@ def main() -> None:
     ap.add_argument("--report", default=str(ROOT / "docs" / "fit_report.json"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--min-rows", type=int, default=8, help="fewest training rows to fit a family")
+    ap.add_argument("--min-kernel-rows", type=int, default=5,
+                    help="fewest training rows (all engines) to fit a family's kernel factors from serving rows")
     ap.add_argument("--max-rows", type=int, default=80, help="training rows per (engine, family) serving fit")
     args = ap.parse_args()
     cal = Path(args.calibration)
@@ -44,7 +46,8 @@ def main() -> None:
         if rej:
             print(f"{fam:10s} rejected (imply > 100% of a peak): {rej}")
 
-    docs, sreports = serving_fits(cal, kvals, args.seed, args.min_rows, args.max_rows)
+    docs, sreports = serving_fits(cal, kvals, args.seed, args.min_rows, args.max_rows,
+                                   min_kernel_rows=args.min_kernel_rows)
     for engine, doc in docs.items():
         path = Path(args.out) / f"{engine}.yaml"
         path.write_text(render(doc))

@@ -34,7 +34,8 @@ def holdout(calibration_dir):
 
 
 def test_headline_out_of_sample_errors(holdout):
-    rows = holdout.rows[holdout.rows["mode"] != "rate"]
+    # the published AMD/Ascend rows have their own per-family gate (tests/test_published_rows.py)
+    rows = holdout.rows[(holdout.rows["mode"] != "rate") & (holdout.rows["origin"] != "published")]
     thr = rows[rows["metric"] == "output_tokens_per_s"]["ape"]
     tpot = rows[rows["metric"] == "tpot_s"]["ape"]
     ttft = rows[rows["metric"] == "ttft_s"]["ape"]

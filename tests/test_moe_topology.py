@@ -110,12 +110,20 @@ def test_ep_need_not_divide_the_expert_count():
 def test_cloudmatrix_decode_is_expressible_and_near_the_paper():
     """Zuo et al., arXiv:2506.12708: DeepSeek-R1 INT8 decode on 160 Ascend 910C, 1,943 tokens/s per
     NPU at TPOT < 50 ms. At 96 sequences per NPU (1943 × 0.0494 s ≈ 96) and 2-4k tokens of
-    context the uncalibrated Ascend defaults should land within a factor 1.6 of it."""
-    d = deployment("deepseek-r1", "Ascend-910C", tp=160, ep=160, dp_attn=True, precision="int8")
-    for ctx in (2048, 4096):
-        st = _step(d, decode_shape(96 * 160, ctx))
-        per_npu = 96 / st.step_s
-        assert 1943 / 1.6 < per_npu < 1943 * 1.6, (ctx, per_npu)
+    context the uncalibrated Ascend defaults should land within a factor 1.6 of it. The shipped
+    ascend-a3 factors are fitted on SGLang's PD-mixed runs on 1-16 packages (docs/accuracy.md), a
+    less tuned system than the paper's CloudMatrix-Infer: with them the figure stays within 2x."""
+    from planner.profile import load_profile, parse_profile
+
+    doc = load_profile("vllm").to_dict()
+    doc["families"].pop("ascend-a3", None)
+    defaults = parse_profile(doc, "vllm without the ascend-a3 fit")
+    for engine, factor in ((defaults, 1.6), ("vllm", 2.0)):
+        d = deployment("deepseek-r1", "Ascend-910C", tp=160, ep=160, dp_attn=True, precision="int8", engine=engine)
+        for ctx in (2048, 4096):
+            st = _step(d, decode_shape(96 * 160, ctx))
+            per_npu = 96 / st.step_s
+            assert 1943 / factor < per_npu < 1943 * factor, (engine, ctx, per_npu)
     # at wide EP the tokens reach the experts by all-to-all, not by gathering all 15,360 tokens
     names = {o.op.name for o in _step(d, decode_shape(96 * 160, 4096)).ops}
     assert "ep_all_to_all" in names

@@ -10,18 +10,13 @@ import pandas as pd
 
 from planner.calib.kernels import with_split
 from planner.calib.measured import from_aiconfigurator_silicon, from_mlperf
+from planner.calib.published import from_published, published_path
 from planner.errors import PlannerError
 from planner.hardware import default_hardware
 from planner.validate import Validation, validate_frame
 
 
-def serving_rows(calibration: Path, seed: int = 0) -> pd.DataFrame:
-    """Silicon (aggregated), MLPerf Offline and MLPerf Server rows on known accelerators, with a
-    ``train`` column. The Server rows come last, so adding them left the split of the others as it was."""
-    frames = [from_aiconfigurator_silicon(Path(calibration) / "aiconfigurator_silicon_sample.csv"),
-              from_mlperf(Path(calibration) / "mlperf_llm_all.csv"),
-              from_mlperf(Path(calibration) / "mlperf_llm_all.csv", scenarios=("Server",))]
-    df = pd.concat(frames, ignore_index=True)
+def _known(df: pd.DataFrame) -> pd.DataFrame:
     hw = default_hardware()
     known = []
     for a in df["accelerator"]:
@@ -30,10 +25,38 @@ def serving_rows(calibration: Path, seed: int = 0) -> pd.DataFrame:
             known.append(True)
         except PlannerError:
             known.append(False)
-    return with_split(df[known].reset_index(drop=True), seed)
+    return df[known].reset_index(drop=True)
 
 
-def holdout_validation(calibration: Path, seed: int = 0) -> Validation:
-    """Validation of the shipped profiles on the hold-out half."""
-    df = serving_rows(calibration, seed)
-    return validate_frame(df[~df["train"]].drop(columns=["train"]))
+def serving_rows(calibration: Path, seed: int = 0, published: Path | None | bool = True) -> pd.DataFrame:
+    """Silicon (aggregated), MLPerf Offline and MLPerf Server rows on known accelerators, with a
+    ``train`` column, then the published AMD/Ascend rows (``planner.calib.published``; ``published``:
+    True for the file found next to ``calibration`` or bundled with the tests, a path, or False for none).
+    The Server rows come after the others and the published rows are split on their own with the same
+    seed and appended last, so adding either left the split of the rows before them as it was.
+    ``origin`` says which set a row is from (silicon, mlperf, mlperf-server, published)."""
+    frames = [from_aiconfigurator_silicon(Path(calibration) / "aiconfigurator_silicon_sample.csv").assign(
+                  origin="silicon"),
+              from_mlperf(Path(calibration) / "mlperf_llm_all.csv").assign(origin="mlperf"),
+              from_mlperf(Path(calibration) / "mlperf_llm_all.csv", scenarios=("Server",)).assign(
+                  origin="mlperf-server")]
+    df = with_split(_known(pd.concat(frames, ignore_index=True)), seed)
+    path = published_path(calibration) if published is True else (published or None)
+    if path is None:
+        return df
+    pub = with_split(_known(from_published(path).assign(origin="published")), seed)
+    return pd.concat([df, pub], ignore_index=True)
+
+
+def holdout_validation(calibration: Path, seed: int = 0, published: Path | None | bool = True) -> Validation:
+    """Validation of the shipped profiles on the hold-out half. Its rows carry ``origin`` and the
+    accelerator family (``family``) of the measured row they score."""
+    df = serving_rows(calibration, seed, published)
+    test = df[~df["train"]].drop(columns=["train"]).reset_index(drop=True)
+    v = validate_frame(test)
+    if not v.rows.empty:
+        idx = v.rows["line"] - 2  # validate_frame numbers rows as file lines (header + 1-based)
+        hw = default_hardware()
+        v.rows["origin"] = test["origin"].to_numpy()[idx]
+        v.rows["family"] = [hw.get(a).family for a in v.rows["accelerator"]]
+    return v

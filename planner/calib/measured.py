@@ -18,6 +18,10 @@ Schema (one row per measurement; CSV columns, SI units):
 | ttft_s, tpot_s | measured latency |
 | stat | which statistic the latencies are: mean, p50, p90, p99 |
 | source | where the row comes from |
+| spec_method | optional: speculative decoding, mtp or eagle (blank: none) |
+| spec_draft_tokens, spec_accept_length | draft tokens k per step, measured tokens per verify step |
+| num_prompts | optional: prompts a closed-loop run sent (blank: the profile's ``bench_waves``) |
+| max_seqs, token_budget, memory_fraction | optional: engine settings the run used (blank: the profile's) |
 
 ``mode`` is derived: ``offline`` (no concurrency, no rate), ``concurrency`` or ``rate``.
 """

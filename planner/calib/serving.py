@@ -82,22 +82,38 @@ def fit_serving(rows: pd.DataFrame, profile: Profile, family: str, hw: HardwareD
     return eff, float(np.median(np.abs(np.exp(fit.residuals) - 1)))
 
 
-def fit_serving_map(rows: pd.DataFrame, profile: Profile, family: str, hw: HardwareDB | None = None,
-                    factors: tuple[str, ...] | None = None, max_nfev: int = 25) -> tuple[Efficiency, MapFit]:
+def fit_serving_map(rows: pd.DataFrame, profile: Profile | dict[str, Profile], family: str,
+                    hw: HardwareDB | None = None, factors: tuple[str, ...] | None = None,
+                    max_nfev: int = 25) -> tuple[Efficiency, MapFit]:
     """MAP fit of ``factors`` (default ``identifiable``) for ``family``: priors at the profile's
     values, spreads and bounds from ``SERVING_PRIORS``; returns the efficiency and the fit report.
-    A row the model cannot evaluate at some trial point counts as a residual of 2 (a factor e^2 off)."""
+    A row the model cannot evaluate at some trial point counts as a residual of 2 (a factor e^2 off).
+
+    ``profile`` may map engine names to profiles: each row is then predicted with its own engine's
+    profile and the fitted factors are shared by all of them (kernel factors are physical, one value for
+    every engine); the priors and the returned efficiency are those of the first engine in name order."""
     hw = hw or default_hardware()
     recs = [r for r in rows.to_dict("records") if _family(r, hw) == family]
     if not recs:
         raise PlannerError(f"no measured rows for family {family}")
     acc_ids = sorted({hw.get(str(r["accelerator"])).id for r in recs})
-    base = profile.for_accelerator(acc_ids[0], family)
+    by_engine = profile if isinstance(profile, dict) else None
+
+    def profile_of(r: dict) -> Profile:
+        if by_engine is None:
+            return profile  # type: ignore[return-value]
+        engine = str(r.get("engine", "")).strip().lower()
+        if engine not in by_engine:
+            raise PlannerError(f"engine {engine!r}: no profile among {', '.join(sorted(by_engine))}")
+        return by_engine[engine]
+
+    first = by_engine[sorted(by_engine)[0]] if by_engine is not None else profile
+    base = first.for_accelerator(acc_ids[0], family)  # type: ignore[union-attr]
     usable = []
     first_error = ""
     for r in recs:  # rows the model cannot evaluate (unknown model, does not fit) carry no signal
         try:
-            predict_row(r, profile, hw)
+            predict_row(r, profile_of(r), hw)
             usable.append(r)
         except PlannerError as exc:
             first_error = first_error or str(exc)
@@ -108,13 +124,18 @@ def fit_serving_map(rows: pd.DataFrame, profile: Profile, family: str, hw: Hardw
     factors = factors or identifiable(recs)
     meas = [{m: float(r[m]) for m in METRICS if _pos(r.get(m))} for r in recs]
 
-    def make(vals: dict[str, float]) -> Efficiency:
-        return replace(base, **vals)
+    def make(vals: dict[str, float], prof: Profile | None = None) -> Efficiency:
+        b = base if prof is None else prof.for_accelerator(acc_ids[0], family)
+        return replace(b, **vals)
 
     def resid(vals: dict[str, float]) -> np.ndarray:
-        prof = _profile_with(profile, acc_ids, make(vals))
+        cache: dict[int, Profile] = {}
         out = []
         for r, m in zip(recs, meas):
+            p0 = profile_of(r)
+            prof = cache.get(id(p0))
+            if prof is None:
+                prof = cache[id(p0)] = _profile_with(p0, acc_ids, make(vals, p0))
             try:
                 pred = predict_row(r, prof, hw)
             except PlannerError:

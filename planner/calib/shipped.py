@@ -5,12 +5,13 @@ Two levels, both regularised (MAP) fits of ``planner.calib.fit``:
 1. **Kernel factors per accelerator family**, physical and shared by every engine: GEMM, attention,
    HBM and collective efficiencies and launch cost, fitted on the seeded training half of the
    aiconfigurator kernel tables (``planner.calib.kernels``; rows implying more than 100% of a
-   datasheet peak are rejected and counted). Families without kernel tables (AMD) get their
-   bandwidth and compute efficiencies from the end-to-end rows of the engine with the most rows
-   for them, and those values are shared by every engine too.
+   datasheet peak are rejected and counted). Families without kernel tables (AMD CDNA3, Ascend) get
+   their bandwidth and compute efficiencies from the end-to-end training rows of every engine (each
+   row predicted with its own engine's profile; speculative rows with ``planner.speculative`` at their
+   stated accept length), and those values are shared by every engine too.
 2. **Serving overheads per (engine, family)** on the training half of the end-to-end rows
-   (aiconfigurator silicon, MLPerf Offline): per-kernel and per-step overhead, per-request TTFT
-   overhead, the closed-loop benchmark's prompts per client (``planner.calib.serving``).
+   (aiconfigurator silicon, MLPerf Offline, the published AMD/Ascend rows): per-kernel and per-step
+   overhead, per-request TTFT overhead, the closed-loop benchmark's prompts per client (``planner.calib.serving``).
 
 Every input is read in a fixed order and every fit is deterministic, so re-running gives the same
 bytes (tests/test_fit_hygiene.py re-fits a subset and compares).
@@ -34,6 +35,7 @@ from planner.calib.serving import OVERHEAD_FACTORS, fit_serving_map, identifiabl
 from planner.errors import PlannerError
 from planner.hardware import default_hardware
 from planner.profile import Efficiency, parse_profile
+from planner.validate import predict_row
 
 # Engine defaults with their sources (the flags these mirror):
 ENGINES: dict[str, dict[str, float]] = {
@@ -52,7 +54,8 @@ ENGINES: dict[str, dict[str, float]] = {
                "runtime_overhead_bytes": 1.5e9},
 }
 # Prior means of the kernel factors, and the factors of families with no data at all (Ada, Gaudi,
-# Ascend, CDNA4): conservative mid-range values; flagged "uncalibrated" in docs/accuracy.md.
+# CDNA4; Ascend and CDNA3 keep them for everything but the serving-fitted HBM/GEMM efficiencies):
+# conservative mid-range values; flagged "uncalibrated" in docs/accuracy.md.
 UNCALIBRATED = {"gemm_eff_max": 0.70, "gemm_m_half": 64.0, "gemm_k_half": 256.0, "attn_eff_max": 0.45,
                 "attn_m_half": 1024.0, "fp8_eff_scale": 0.6, "fp4_eff_scale": 0.5, "mem_eff_max": 0.80,
                 "mem_bytes_half": 1.0e6, "launch_s": 1.2e-5, "kernel_overhead_s": 3.0e-6, "seq_overhead_s": 5.0e-6,
@@ -108,8 +111,13 @@ def _doc(engine: str, families: dict[str, dict[str, float]]) -> dict[str, Any]:
 
 def serving_fits(calibration: Path, kernel_values: dict[str, dict[str, float]], seed: int = 0,
                  min_rows: int = 8, max_rows: int = 80, engines: tuple[str, ...] | None = None,
-                 families: tuple[str, ...] | None = None, log=print) -> tuple[dict[str, dict], dict[str, Any]]:
-    """Profile documents per engine and the serving fit reports. ``kernel_values`` is not modified."""
+                 families: tuple[str, ...] | None = None, log=print, min_kernel_rows: int = 5
+                 ) -> tuple[dict[str, dict], dict[str, Any]]:
+    """Profile documents per engine and the serving fit reports. ``kernel_values`` is not modified.
+
+    Families without kernel tables get ``SERVING_KERNEL_FACTORS`` from the training rows of every
+    engine (at least ``min_kernel_rows`` the model can evaluate); overheads per (engine, family) need
+    ``min_rows``."""
     kernel_values = copy.deepcopy(kernel_values)
     measured = serving_rows(Path(calibration), seed)
     hw = default_hardware()
@@ -123,25 +131,35 @@ def serving_fits(calibration: Path, kernel_values: dict[str, dict[str, float]], 
         grp = measured[(measured["engine"] == engine) & (measured["family"] == fam) & measured["rate_rps"].isna()]
         return grp[grp["train"]].sample(frac=1.0, random_state=seed).head(max_rows)
 
+    def kernel_rows(fam: str) -> pd.DataFrame:
+        # every engine's rows: the factors are physical, and each row is predicted with its own profile
+        grp = measured[(measured["family"] == fam) & measured["rate_rps"].isna() & measured["train"]]
+        return grp.sample(frac=1.0, random_state=seed).head(max_rows)
+
     fams = sorted(f for f in measured["family"].unique() if families is None or f in families)
-    # 1b. families without kernel tables: bandwidth/compute efficiencies from the engine with most rows
+    # 1b. families without kernel tables: bandwidth/compute efficiencies from the end-to-end rows
     for fam in fams:
         if fam in kernel_values:
             continue
-        counts = sorted(((len(train_rows(e, fam)), e) for e in ENGINES), key=lambda t: (-t[0], t[1]))
-        n, engine = counts[0]
-        if n < min_rows:
+        rows = kernel_rows(fam)
+        profs = {e: parse_profile(_doc(e, kernel_values), f"{e} (fitting)") for e in sorted(set(rows["engine"]))}
+        rows = rows[[_evaluable(r, profs, hw) for r in rows.to_dict("records")]]
+        if len(rows) < min_kernel_rows:
+            log(f"{fam:10s} kernel factors from serving rows skipped: {len(rows)} evaluable training rows "
+                f"< {min_kernel_rows}")
             continue
-        prof = parse_profile(_doc(engine, kernel_values), f"{engine} (fitting)")
-        rows = train_rows(engine, fam)
+        used = sorted(set(rows["engine"]))
+        profs = {e: profs[e] for e in used}
         try:
-            eff, fit = fit_serving_map(rows, prof, fam, hw, factors=SERVING_KERNEL_FACTORS)
+            eff, fit = fit_serving_map(rows, profs, fam, hw, factors=SERVING_KERNEL_FACTORS)
         except PlannerError as exc:
-            log(f"{engine:7s} {fam:10s} kernel factors from serving rows skipped: {exc}")
+            log(f"{fam:10s} kernel factors from serving rows skipped: {exc}")
             continue
         kernel_values[fam] = {k: rounded(getattr(eff, k)) for k in SERVING_KERNEL_FACTORS}
-        reports["kernel_from_serving"][fam] = fit_report(fit, source=f"{engine} end-to-end rows (training half)")
-        log(f"{engine:7s} {fam:10s} kernel factors from {len(rows)} serving rows")
+        per_engine = {e: int((rows["engine"] == e).sum()) for e in used}
+        reports["kernel_from_serving"][fam] = fit_report(
+            fit, source=f"{', '.join(used)} end-to-end rows (training half)", rows_per_engine=per_engine)
+        log(f"{fam:10s} kernel factors from {len(rows)} serving rows ({per_engine})")
     docs = {}
     for engine in engines:
         doc = _doc(engine, kernel_values)
@@ -166,6 +184,15 @@ def serving_fits(calibration: Path, kernel_values: dict[str, dict[str, float]], 
             log(f"{engine:7s} {fam:10s} serving fit on {len(rows)} rows, train MdAPE {100 * err:.1f}%")
         docs[engine] = doc
     return docs, reports
+
+
+def _evaluable(row: dict, profiles: dict[str, Any], hw: Any) -> bool:
+    """Whether the model can predict ``row`` with its engine's profile (known model, fits the memory)."""
+    try:
+        predict_row(row, profiles[row["engine"]], hw)
+    except PlannerError:
+        return False
+    return True
 
 
 def render(doc: dict[str, Any]) -> str:
