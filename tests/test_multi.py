@@ -33,7 +33,8 @@ def _w(rate: float, isl: str, osl: str) -> dict:
 # integers are the counts, and a count vector serves a model iff sum_c n_c / L_c >= 1 (below); one
 # fixed token budget, so each instance type is one candidate and the brute force stays small
 SMALL = {"accelerators": ["H100-SXM", "L40S"], "disaggregation": "off", "parallelism": {"tp": [1], "pp": [1]},
-         "queueing": {"pool": 1}, "engine_settings": {"token_budget": 8192}, "buckets": {"isl": 1, "osl": 2}, "availability": {"H100-SXM": 3},
+         "queueing": {"pool": 1}, "engine_settings": {"token_budget": 8192}, "buckets": {"isl": 1, "osl": 2},
+         "availability": {"H100-SXM": 3},
          "models": [
              {"name": "chat", "model": "llama-3.1-8b",
               "workload": _w(40, "lognormal:mean=800,p99=3000", "lognormal:mean=200,p99=800"),
