@@ -40,6 +40,12 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def bias(rows: pd.DataFrame) -> str:
+    """Median signed error, exp(median ln(predicted/measured)) − 1: + over-predicts, − under-predicts."""
+    lr = np.log(rows["predicted"] / rows["measured"])
+    return f"{100 * (math.exp(float(lr.median())) - 1):+.1f}%" if len(lr) else "-"
+
+
 def kernel_table(calibration: Path) -> str:
     test = holdout_errors(calibration)
     g = test.groupby(["acc", "kind"])["ape"].agg(["size", "median", lambda x: x.quantile(0.9)]).reset_index()
@@ -115,14 +121,19 @@ def serving_tables(calibration: Path) -> tuple[str, str, str, pd.DataFrame]:
                                 ("ttft_s", "concurrency", "silicon TTFT (closed loop, mean)"),
                                 ("tpot_s", "rate", "MLPerf Server p99 TPOT (open loop)"),
                                 ("ttft_s", "rate", "MLPerf Server p99 TTFT (open loop)")):
-        sub = rows[(rows["metric"] == metric) & (rows["mode"] == mode) & (rows["origin"] != "published")]["ape"]
-        head.append(f"| {label} | {len(sub)} | {pct(sub.median())} | {pct(sub.quantile(0.9))} |")
-    pub = rows[rows["origin"] == "published"]["ape"]
+        sel = rows[(rows["metric"] == metric) & (rows["mode"] == mode) & (rows["origin"] != "published")]
+        sub = sel["ape"]
+        head.append(f"| {label} | {len(sub)} | {pct(sub.median())} | {pct(sub.quantile(0.9))} | {bias(sel)} |")
+    pub_rows = rows[rows["origin"] == "published"]
+    pub = pub_rows["ape"]
     head.append(f"| published AMD/Ascend rows (every metric; per family below) | {len(pub)} | {pct(pub.median())} | "
-                f"{pct(pub.quantile(0.9))} |")
-    headline = "| metric | n | MdAPE | p90 APE |\n|---|---|---|---|\n" + "\n".join(head)
+                f"{pct(pub.quantile(0.9))} | {bias(pub_rows)} |")
+    headline = "| metric | n | MdAPE | p90 APE | bias |\n|---|---|---|---|---|\n" + "\n".join(head)
+    beyond = sum("exceeds this instance's capacity" in why for _, why in v.skipped)
     skipped = f"{len(v.skipped)} hold-out rows could not be evaluated (unsupported models such as Qwen3.5, " \
-              "Kimi-K2.5 and GLM-5, TP beyond one scale-up domain, or configurations that do not fit)."
+              "Kimi-K2.5 and GLM-5, TP beyond one scale-up domain, or configurations that do not fit); " \
+              f"{beyond} of them are MLPerf Server runs at a rate the model puts beyond the system's capacity " \
+              "(its throughput there is under-predicted, as the Offline bias above shows)."
     return headline, "\n".join(lines), skipped, g, family_table(calibration, rows)
 
 
@@ -214,7 +225,13 @@ MLPerf Server rows are open loop: Poisson arrivals at the run's `target_qps` spr
 system's instances (one G/G/n queue), inputs lognormal with the dataset's mean and p99, the TP with
 the most headroom per GPU; they are scored, not fitted. Submitters tune `target_qps` to just meet
 the p99 limits, so these rows sit near saturation, where latency magnifies every capacity error
-(a rate the model puts beyond capacity is a skipped row, counted below).
+(a rate the model puts beyond capacity is a skipped row, counted below). The submitted rates are
+90-99% of the same system's Offline throughput (Llama-2-70B on 8 H200: 114.2 against 115.2 req/s),
+so a step time that grows like t₀/(1 − ρ) turns a 10% capacity error into a 2x latency error: the
+model, whose capacity for these systems is within 5-15% of the Offline result, places most of them
+at ρ ≈ 0.7-0.9 and predicts p99 latencies well below the measured ones (the negative bias). Reaching
+the 20% aim needs capacity right to a few percent, or a model of how the submitted engines are
+tuned for the scenario (batch caps chosen to sit just under the TPOT limit).
 
 ## AMD and Ascend families (hold-out)
 
