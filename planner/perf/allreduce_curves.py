@@ -31,9 +31,11 @@ measured ones have no curve (the caller keeps alpha-beta).
 from __future__ import annotations
 
 import csv
+import math
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from types import MappingProxyType
 
@@ -63,6 +65,18 @@ class AllReduceCurve:
         if any(t <= 0 for t in self.time_s):
             raise PlannerError(f"all-reduce curve {self.link_kind}/{self.gpus}: times must be positive")
 
+    @cached_property
+    def _logs(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(ln bytes, ln time_s), computed once per curve."""
+        return tuple(map(math.log, self.bytes)), tuple(map(math.log, self.time_s))
+
+    def _edge_betas(self, up_bw_bytes_per_s: float) -> tuple[float, float]:
+        """Byte terms (s/B) of the alpha-beta pieces below and above the measured sizes."""
+        x, y, n = self.bytes, self.time_s, self.gpus
+        beta_lo = min(2.0 * (n - 1) / n / up_bw_bytes_per_s, y[0] / x[0])
+        slope = (y[-1] - y[-2]) / (x[-1] - x[-2])
+        return beta_lo, (slope if slope > 0 else y[-1] / x[-1])
+
     @property
     def min_bytes(self) -> float:
         return self.bytes[0]
@@ -74,14 +88,22 @@ class AllReduceCurve:
     def time_at_s(self, nbytes, up_bw_bytes_per_s: float):
         """Time of one all-reduce of ``nbytes`` (scalar or array) on this curve (module docstring);
         ``up_bw_bytes_per_s`` is the scale-up bandwidth already × η, for the alpha-beta piece below the range."""
+        x, y = self.bytes, self.time_s
+        beta_lo, beta_hi = self._edge_betas(up_bw_bytes_per_s)
+        if np.ndim(nbytes) == 0:  # scalar fast path (one step at a time)
+            v = float(nbytes)
+            if v < x[0]:
+                return y[0] - beta_lo * (x[0] - v)
+            if v > x[-1]:
+                return y[-1] + beta_hi * (v - x[-1])
+            i = min(bisect_right(x, v), len(x) - 1)
+            log_x, log_y = self._logs
+            w = (math.log(v) - log_x[i - 1]) / (log_x[i] - log_x[i - 1])
+            return math.exp(log_y[i - 1] + w * (log_y[i] - log_y[i - 1]))
         s = np.asarray(nbytes, dtype=float)
-        x, y = np.array(self.bytes), np.array(self.time_s)
-        n = self.gpus
-        inside = np.exp(np.interp(np.log(np.clip(s, x[0], x[-1])), np.log(x), np.log(y)))
-        beta_lo = min(2.0 * (n - 1) / n / up_bw_bytes_per_s, y[0] / x[0])
+        log_x, log_y = self._logs
+        inside = np.exp(np.interp(np.log(np.clip(s, x[0], x[-1])), log_x, log_y))
         below = y[0] - beta_lo * (x[0] - s)
-        slope = (y[-1] - y[-2]) / (x[-1] - x[-2])
-        beta_hi = slope if slope > 0 else y[-1] / x[-1]
         above = y[-1] + beta_hi * (s - x[-1])
         out = np.where(s < x[0], below, np.where(s > x[-1], above, inside))
         return float(out) if out.ndim == 0 else out
@@ -122,10 +144,11 @@ class LinkCurves:
         hi = min((c for c in self.curves if c.gpus > gpus), key=_gpus_key)
         ring = [(g - 1.0) / g for g in (lo.gpus, gpus, hi.gpus)]
         w = (ring[1] - ring[0]) / (ring[2] - ring[0])
-        t_lo = np.asarray(lo.time_at_s(nbytes, up_bw_bytes_per_s))
-        t_hi = np.asarray(hi.time_at_s(nbytes, up_bw_bytes_per_s))
-        out = np.exp((1.0 - w) * np.log(t_lo) + w * np.log(t_hi))
-        return float(out) if out.ndim == 0 else out
+        t_lo = lo.time_at_s(nbytes, up_bw_bytes_per_s)
+        t_hi = hi.time_at_s(nbytes, up_bw_bytes_per_s)
+        if np.ndim(t_lo) == 0:
+            return math.exp((1.0 - w) * math.log(t_lo) + w * math.log(t_hi))
+        return np.exp((1.0 - w) * np.log(t_lo) + w * np.log(t_hi))
 
 
 def _gpus_key(c: AllReduceCurve) -> int:
