@@ -10,6 +10,7 @@ at their own YAML file or folder (``--hardware-path`` or ``$PLANNER_HARDWARE_PAT
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -77,6 +78,10 @@ class Accelerator:
     price_tiers: Mapping[str, float] = field(default_factory=dict)
     """Other sourced per-GPU-hour prices from the price block (reserved_1y, reserved_3y, spot); absent
     when no source was found (``planner.pricing``)."""
+    scaleup_link_kind: str = ""
+    """Kind of scale-up fabric (``scaleup.link_kind``, e.g. ``nvlink4-hgx``): keys the measured
+    all-reduce curves of ``planner/data/allreduce_curves.csv`` (``planner.perf.allreduce_curves``);
+    empty, or a kind without curves, keeps the alpha-beta model."""
 
     def supports(self, dtype: str) -> bool:
         """True when the matrix units run ``dtype`` natively."""
@@ -111,6 +116,7 @@ class Accelerator:
             "scaleup_link": self.scaleup_link,
             "scaleup_bw_bytes_per_s": self.scaleup_bw_bytes_per_s,
             "scaleup_domain": self.scaleup_domain,
+            "scaleup_link_kind": self.scaleup_link_kind,
             "scaleout_bw_bytes_per_s": self.scaleout_bw_bytes_per_s,
             "tdp_w": self.tdp_w,
             "price_per_hour": self.price_per_hour,
@@ -202,7 +208,22 @@ def parse_accelerator(raw: Any, where: str) -> Accelerator:
         notes=_short(raw.get("notes") or "", "notes", where, 4000),
         path=where,
         price_tiers=MappingProxyType(_price_tiers(price, where)),
+        scaleup_link_kind=_link_kind(up.get("link_kind"), where),
     )
+
+
+_LINK_KIND = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+
+
+def _link_kind(value: Any, where: str) -> str:
+    """Optional ``scaleup.link_kind``: a short lower-case id (letters, digits, dashes); absent is ""."""
+    if value is None:
+        return ""
+    kind = text(value, "scaleup.link_kind", where, max_len=40)
+    if not _LINK_KIND.fullmatch(kind):
+        raise InputError("scaleup.link_kind", "a lower-case id of letters, digits and dashes (e.g. nvlink4-hgx)",
+                         value, where=where)
+    return kind
 
 
 _TIER_KEYS = {"reserved_1y": "reserved_1y_usd_per_gpu_hour", "reserved_3y": "reserved_3y_usd_per_gpu_hour",

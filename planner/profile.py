@@ -47,6 +47,9 @@ class Efficiency:
     ``bench_waves`` is not an engine cost but the protocol of the closed-loop benchmarks the profile
     was calibrated on: each client sends that many prompts, so 1/``bench_waves`` of the requests
     are in the idle-start wave (``planner.serving.closed_loop``); open-loop predictions never use it.
+    ``comm_curves`` (1 or 0): time in-domain all-reduces by the measured curves of the accelerator's
+    scale-up link kind where it has them (``planner.perf.allreduce_curves``), or by alpha-beta
+    everywhere (0: the ``ideal`` profile, a pure roofline).
     """
 
     gemm_eff_max: float = 1.0
@@ -66,6 +69,7 @@ class Efficiency:
     seq_overhead_s: float = 0.0
     ttft_overhead_s: float = 0.0
     bench_waves: float = 5.0
+    comm_curves: float = 1.0
     memory_util: float = 0.90
     runtime_overhead_bytes: float = 1.0e9
     token_budget: float = 8192
@@ -252,6 +256,8 @@ def _parse_eff(raw: Any, base: Efficiency, where: str) -> Efficiency:
         num = number(val, key, where, allow_zero=True)
         if key in _FRACTIONS and not 0 < num <= 1:
             raise InputError(key, "a fraction in (0, 1]", val, where=where)
+        if key == "comm_curves" and num not in (0, 1):
+            raise InputError(key, "1 (measured all-reduce curves) or 0 (alpha-beta)", val, where=where)
         if key in ("token_budget", "max_seqs") and (num < 1 or num != int(num)):
             raise InputError(key, "a whole number >= 1", val, where=where)
         vals[key] = num

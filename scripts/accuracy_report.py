@@ -274,6 +274,13 @@ table below).
 
 {kernel_table(cal)}
 
+All-reduce rows are timed by the measured curves of their link kind (`planner/data/allreduce_curves.csv`,
+`scripts/gen_allreduce_curves.py`: the training half of these rows only, interpolated in log-log inside
+the measured sizes, alpha-beta outside; docs/concepts.md): the hold-out all-reduce rows above score that
+interpolation out of sample. Every training all-reduce row lies on a curve, so none informs `comm_eff`
+or `comm_latency_s`: the kernel fit holds both at their prior (below), and they price only what the
+curves do not cover (all-to-all, PP hand-offs, scale-out, fabrics without curves).
+
 ## The fit: priors, bounds, values and standard errors
 
 {fits}

@@ -10,6 +10,12 @@ latency of one collective and ``η`` the profile's link efficiency (NCCL bus ban
   domain, all-reduce of the ``S/d`` shard across domains over each GPU's NIC, all-gather inside):
   ``2α + 2·(d−1)/d · S/(η·B_up) + 2·(G−1)/G · (S/d)/(η·B_out)`` (NCCL's tree/ring over nodes and
   Horovod's hierarchical all-reduce do this; Jia et al., arXiv:1807.11205 §3.3).
+  Where the accelerator's link kind has measured curves covering ``d`` GPUs
+  (``planner.perf.allreduce_curves``: interpolated inside the measured sizes, alpha-beta outside),
+  the in-domain part, ``α + 2·(n−1)/n · S/(η·B_up)`` for one domain or the reduce-scatter plus
+  all-gather ``α + 2·(d−1)/d · S/(η·B_up)`` of the hierarchical scheme, is the measured curve
+  ``t_meas(S, d)``; the scale-out part keeps alpha-beta:
+  ``t_meas(S, d) + α + 2·(G−1)/G · (S/d)/(η·B_out)``.
 - **All-to-all** where each GPU sends ``S`` bytes spread evenly over the other ``n − 1``: the share
   for its own domain ``(d−1)/(n−1)`` rides the scale-up link, the rest ``(n−d)/(n−1)`` its NIC,
   at once: ``α + max(S·(d−1)/(n−1)/(η·B_up), S·(n−d)/(n−1)/(η·B_out))`` (DeepEP's internode
@@ -22,6 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.perf.allreduce_curves import LinkCurves
+
 
 def domains(group: int, domain: int) -> tuple[int, int]:
     """(G domains the group spans, d GPUs of it in each) when placed on consecutive GPUs."""
@@ -29,9 +37,17 @@ def domains(group: int, domain: int) -> tuple[int, int]:
     return -(-group // d), d
 
 
-def all_reduce_s(nbytes, group: int, domain: int, up_bw: float, out_bw: float, alpha_s: float):
-    """One all-reduce of ``nbytes`` over ``group`` GPUs (module docstring); bandwidths already × η."""
+def all_reduce_s(nbytes, group: int, domain: int, up_bw: float, out_bw: float, alpha_s: float,
+                 curves: LinkCurves | None = None):
+    """One all-reduce of ``nbytes`` over ``group`` GPUs (module docstring); bandwidths already × η.
+    ``curves``: the measured all-reduce curves of the scale-up link, used for the in-domain part when
+    they cover ``d`` GPUs (else alpha-beta)."""
     g, d = domains(group, domain)
+    if curves is not None and d > 1 and curves.covers(d):
+        inner = curves.time_s(nbytes, d, up_bw)
+        if g == 1:
+            return inner
+        return inner + alpha_s + 2.0 * (g - 1) / g * (nbytes / d) / out_bw
     if g == 1:
         return alpha_s + 2.0 * (group - 1) / group * nbytes / up_bw
     intra = 2.0 * (d - 1) / d * nbytes / up_bw

@@ -13,7 +13,10 @@ alpha-beta on the two-level topology (``planner.perf.collectives``): inside one 
     p2p hand-off:       t = α + S / (BW_link · η_comm)
 
 and, for groups spanning domains, hierarchical all-reduce and an all-to-all split between the
-scale-up link and each GPU's scale-out NIC. ``eff_scale`` (narrow grouped GEMMs) scales η_c.
+scale-up link and each GPU's scale-out NIC. An all-reduce on an accelerator whose
+``scaleup_link_kind`` has measured curves (``planner.perf.allreduce_curves``) takes its in-domain
+part from them (interpolated inside the measured sizes, alpha-beta outside) unless the profile
+sets ``comm_curves: 0`` (the ``ideal`` profile). ``eff_scale`` (narrow grouped GEMMs) scales η_c.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.hardware import Accelerator
+from planner.perf.allreduce_curves import link_curves
 from planner.perf.collectives import all_reduce_s, all_to_all_s, p2p_s
 from planner.perf.ops import Op
 from planner.perf.shape import anywhere
@@ -70,14 +74,16 @@ def link_bw_bytes_per_s(acc: Accelerator, group_gpus: int, span_gpus: int, colle
 
 
 def comm_time_s(op: Op, acc: Accelerator, eff: Efficiency, span_gpus: int) -> float:
-    """Alpha-beta time of a communication op on the two-level topology (``planner.perf.collectives``)."""
+    """Time of a communication op on the two-level topology (``planner.perf.collectives``): alpha-beta,
+    with the measured all-reduce curves of the accelerator's link kind in-domain where they exist."""
     if op.group <= 1 or not anywhere(op.comm_bytes > 0):
         return 0.0
     up = acc.scaleup_bw_bytes_per_s * eff.comm_eff
     out = acc.scaleout_bw_bytes_per_s * eff.comm_eff
     dom, alpha = acc.scaleup_domain, eff.comm_latency_s
     if op.collective == "all_reduce":
-        per = all_reduce_s(op.comm_bytes, op.group, dom, up, out, alpha)
+        curves = link_curves(acc.scaleup_link_kind) if eff.comm_curves else None
+        per = all_reduce_s(op.comm_bytes, op.group, dom, up, out, alpha, curves)
     elif op.collective == "all_to_all":
         per = all_to_all_s(op.comm_bytes, op.group, dom, up, out, alpha)
     else:
