@@ -21,10 +21,12 @@ def render(plan: Plan, console: Console) -> None:
             f"{plan.status} ({plan.engine}, {plan.precision} weights, {plan.kv_dtype} KV)")
     console.print(head)
     t = Table(title="recommended deployment")
-    for col in ("accelerator", "role", "TP", "PP", "EP", "instances", "GPUs", "$/hour", "utilisation", "buckets"):
+    for col in ("accelerator", "role", "TP", "PP", "EP", "tokens/step", "instances", "GPUs", "$/hour", "utilisation",
+                "buckets"):
         t.add_column(col, justify="left" if col in ("accelerator", "role", "buckets") else "right")
     for g in plan.groups:
-        t.add_row(g.accelerator, g.role, f"{g.tp}{' DPA' if g.dp_attn else ''}", str(g.pp), str(g.ep), str(g.instances),
+        t.add_row(g.accelerator, g.role, f"{g.tp}{' DPA' if g.dp_attn else ''}", str(g.pp), str(g.ep),
+                  f"{g.token_budget:,}" if g.role != "decode" else "-", str(g.instances),
                   str(g.gpus),
                   f"{g.cost_per_hour:,.2f}", f"{100 * g.utilisation:.0f}%",
                   ", ".join(f"{b}:{100 * s:.0f}%" for b, s in g.bucket_shares.items()))

@@ -187,13 +187,15 @@ def capacity(df, percentile: float, console: Console) -> None:
     """The capacity table, one row per (candidate, bucket) that meets the SLO."""
     pct = f"p{percentile:g}"
     t = _table(f"capacity per instance at the SLO ({pct}); {len(df)} rows", (
-        "accelerator", "parallel", "role", "bucket", "input", "output", "req/s", "binds", f"TTFT {pct}",
-        f"TPOT {pct}", "$/h"), ("accelerator", "parallel", "role", "binds"))
+        "accelerator", "parallel", "role", "tokens/step", "pool", "bucket", "input", "output", "req/s", "binds",
+        f"TTFT {pct}", f"TPOT {pct}", "$/h"), ("accelerator", "parallel", "role", "binds"))
     for r in df.to_dict("records"):
         par = f"TP{r['tp']}" + (f" PP{r['pp']}" if r["pp"] > 1 else "") + (f" EP{r['ep']}" if r["ep"] > 1 else "") \
             + (" DPA" if r["dp_attn"] else "")
         ttft, tpot = r.get(f"ttft_{pct}_s"), r.get(f"tpot_{pct}_s")
-        t.add_row(r["accelerator"], par, r["role"], str(r["bucket"]), r["isl"], r["osl"], f"{r['capacity_rps']:.3g}",
+        t.add_row(r["accelerator"], par, r["role"], f"{int(r['token_budget']):,}" if r["role"] != "decode" else "-",
+                  f">= {int(r['pool'])}" if int(r["pool"]) > 1 else "1", str(r["bucket"]), r["isl"], r["osl"],
+                  f"{r['capacity_rps']:.3g}",
                   r["binds"], "-" if ttft is None or ttft != ttft else seconds(ttft),
                   "-" if tpot is None or tpot != tpot else seconds(tpot), f"{r['price_per_hour']:.2f}")
     console.print(t)
