@@ -55,7 +55,6 @@ class Efficiency:
     gemm_eff_max: float = 1.0
     gemm_m_half: float = 0.0
     gemm_k_half: float = 0.0
-    dequant_elems_per_s: float = 0.0
     attn_eff_max: float = 1.0
     attn_m_half: float = 0.0
     fp8_eff_scale: float = 1.0
@@ -144,7 +143,6 @@ class KernelFactors:
     gemm_eff_max: float = 1.0
     gemm_m_half: float = 0.0
     gemm_k_half: float = 0.0
-    dequant_elems_per_s: float = 0.0
     attn_eff_max: float = 1.0
     attn_m_half: float = 0.0
     fp8_eff_scale: float = 1.0

@@ -73,11 +73,6 @@ PRIORS: dict[str, Prior] = {
     # the H100 BF16 tables (K = 1024 vs 8192) put it near 250. Bounds: 1 (no fixed cost) to 16384 (deeper
     # than any layer's K, where no GEMM would reach half its efficiency).
     "gemm_k_half": Prior(LN27, 1.0, 16384.0, log=True, why="reduction depth at half the top GEMM efficiency"),
-    # Weight-only kernels (W4A16/W4A8/W8A16) unpack and scale each weight element on the CUDA cores:
-    # an H100 has ~34 T integer lane-ops/s (132 SMs x 128 lanes x 2 GHz) and a conversion takes a few
-    # ops per element, so some 1e12-1e13 elements/s; bounds 1e11-1e14.
-    "dequant_elems_per_s": Prior(LN3, 1e11, 1e14, log=True,
-                                 why="weight elements a weight-only kernel converts per second"),
     "attn_eff_max": Prior(0.45, 0.1, 1.0, why="peak fraction of flash attention"),
     "attn_m_half": Prior(LN27, 16.0, 8192.0, log=True, why="tokens per sequence at half the top efficiency"),
     "fp8_eff_scale": Prior(0.45, 0.3, 1.0, why="share of the 16-bit efficiency 8-bit kernels keep"),

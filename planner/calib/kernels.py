@@ -35,8 +35,8 @@ from planner.perf.kernels import (
 )
 from planner.profile import Efficiency
 
-KERNEL_FACTORS = ("gemm_eff_max", "gemm_m_half", "gemm_k_half", "dequant_elems_per_s", "attn_eff_max",
-                  "attn_m_half", "fp8_eff_scale", "fp4_eff_scale", "mem_eff_max",
+KERNEL_FACTORS = ("gemm_eff_max", "gemm_m_half", "gemm_k_half", "attn_eff_max", "attn_m_half",
+                  "fp8_eff_scale", "fp4_eff_scale", "mem_eff_max",
                   "mem_bytes_half", "launch_s", "comm_eff", "comm_latency_s")
 MAX_PEAK_FRACTION = 1.0  # a measured kernel cannot beat the datasheet peak
 

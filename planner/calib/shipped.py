@@ -56,8 +56,7 @@ ENGINES: dict[str, dict[str, float]] = {
 # Prior means of the kernel factors, and the factors of families with no data at all (Ada, Gaudi,
 # CDNA4; Ascend and CDNA3 keep them for everything but the serving-fitted HBM/GEMM efficiencies):
 # conservative mid-range values; flagged "uncalibrated" in docs/accuracy.md.
-UNCALIBRATED = {"gemm_eff_max": 0.70, "gemm_m_half": 64.0, "gemm_k_half": 256.0, "dequant_elems_per_s": 5.0e12,
-                "attn_eff_max": 0.45,
+UNCALIBRATED = {"gemm_eff_max": 0.70, "gemm_m_half": 64.0, "gemm_k_half": 256.0, "attn_eff_max": 0.45,
                 "attn_m_half": 1024.0, "fp8_eff_scale": 0.6, "fp4_eff_scale": 0.5, "mem_eff_max": 0.80,
                 "mem_bytes_half": 1.0e6, "launch_s": 1.2e-5, "kernel_overhead_s": 3.0e-6, "seq_overhead_s": 5.0e-6,
                 "comm_eff": 0.55, "comm_latency_s": 8.0e-6, "ttft_overhead_s": 5.0e-3, "bench_waves": 5.0}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from planner.dtypes import BYTES_PER_ELEMENT
 from planner.hardware import Accelerator
-from planner.perf.ops import Op, dequantised
+from planner.perf.ops import Op
 from planner.perf.roofline import op_time
 from planner.profile import Efficiency
 
@@ -40,8 +40,7 @@ def gemm_op(acc: Accelerator, m: int, n: int, k: int, mode: str = "bfloat16") ->
     wdt, prefs = GEMM_MODES[mode]
     dtype = _dtype_for(acc, prefs)
     nbytes = k * n * BYTES_PER_ELEMENT[wdt] + m * (k + n) * 2.0
-    deq = float(k * n) if dequantised(wdt, dtype) else 0.0
-    return Op("gemm", "gemm", 2.0 * m * n * k, nbytes, dtype, m=m, k=k, dequant_elems=deq)
+    return Op("gemm", "gemm", 2.0 * m * n * k, nbytes, dtype, m=m, k=k)
 
 
 def context_attention_op(acc: Accelerator, batch: int, isl: int, heads: int, kv_heads: int, head_dim: int,

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.dtypes import Precision, bytes_per
+from planner.dtypes import Precision
 from planner.models import ModelArch
 from planner.parallel import Parallel
 from planner.perf.moe import busiest_rank_load, expert_slots, grouped_width_eff
@@ -43,8 +43,6 @@ class Op:
     overhead). Comm ops carry ``comm_bytes`` (per collective), ``group`` and ``collective``.
     ``eff_scale`` multiplies the compute efficiency (grouped GEMMs of narrow experts). ``k`` is a
     GEMM's reduction depth (0: not modelled), which sets how well its per-tile fixed cost is amortised.
-    ``dequant_elems`` counts weight elements a weight-only kernel converts to the matrix units' dtype
-    (fp4 weights on fp8/bf16 units, int4 W4A16, fp8 weights on Ampere).
     """
 
     name: str
@@ -59,7 +57,6 @@ class Op:
     collective: str = ""
     eff_scale: float = 1.0
     k: float = 0.0
-    dequant_elems: float = 0.0
 
     @property
     def intensity(self) -> float:
@@ -90,8 +87,7 @@ def moe_ops(model: ModelArch, par: Parallel, prec: Precision, tokens: float, lay
               flops=2.0 * load * expert_w * layers,
               bytes=(touched * expert_w * prec.weight_bytes + load * (h + mats * f / par.moe_tp) * a) * layers,
               dtype=gemm_dtype, m=load / np.maximum(touched, 1e-30), launches=2 * layers, eff_scale=width_eff,
-              k=h,  # the gate/up depth; the down projection's (f/moe_tp) is what width_eff prices
-              dequant_elems=touched * expert_w * layers if dequantised(prec.weights, gemm_dtype) else 0.0),
+              k=h),  # the gate/up depth; the down projection's (f/moe_tp) is what width_eff prices
            Op("moe_permute", "memory", 0.0, 2 * 2.0 * load * h * a * layers, gemm_dtype, launches=2 * layers)]
     if par.ep > 1:
         a2a = load * h * a * (par.ep - 1) / par.ep
@@ -131,16 +127,9 @@ def kv_bytes_per_token_per_gpu(model: ModelArch, par: Parallel, kv_bytes: float,
     return whole * kv_heads_per_rank(model, par.tp) / model.n_kv_heads * stage
 
 
-def dequantised(weights: str, dtype: str) -> bool:
-    """Whether weights stored as ``weights`` are converted before matrix units of ``dtype`` use them
-    (a narrower format than the units take: W4A8, W4A16, W8A16)."""
-    return weights != dtype and bytes_per(weights) < bytes_per(dtype)
-
-
 def _gemm(name: str, tokens: float, k: float, n: float, layers: float, prec: Precision, dtype: str,
           weight_bytes: float | None = None) -> Op:
     wb = prec.weight_bytes if weight_bytes is None else weight_bytes
-    deq = k * n * layers if weight_bytes is None and dequantised(prec.weights, dtype) else 0.0
     return Op(
         name=name,
         kind="gemm",
@@ -150,7 +139,6 @@ def _gemm(name: str, tokens: float, k: float, n: float, layers: float, prec: Pre
         m=tokens,
         launches=layers,
         k=k,
-        dequant_elems=deq,
     )
 
 

@@ -112,9 +112,4 @@ def op_time(op: Op, acc: Accelerator, eff: Efficiency, span_gpus: int = 1, isola
         per_launch = op.bytes / max(op.launches, 1.0)
         memory_s = op.bytes / (acc.mem_bw_bytes_per_s * np.maximum(eff.mem_eff(per_launch), 1e-30))
     per_launch_s = eff.launch_s if isolated else eff.kernel_overhead_s
-    if eff.dequant_elems_per_s > 0 and anywhere(op.dequant_elems > 0):
-        # weight-only kernels convert every weight element on the SMs' ALUs before the matrix units take
-        # it: SM time beside the MMAs, overlapped with the loads (Marlin-style pipelining), so it binds
-        # only when the conversion rate is below the rate the weights arrive at
-        compute_s = compute_s + op.dequant_elems / eff.dequant_elems_per_s
     return OpTime(op, compute_s, memory_s, 0.0, op.launches * per_launch_s)
