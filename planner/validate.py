@@ -135,7 +135,12 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
     """Predicted metrics for one measured row (raises PlannerError with the reason when it can't)."""
     profiles = profiles if profiles is not None else {}
     hw = hw or default_hardware()
+    from planner.calib.published import PROFILE_FOR_ENGINE
+
+    # engines without a profile of their own are predicted with the nearest one (vllm-ascend is vLLM's
+    # Ascend plugin; planner.calib.published says why); the row keeps its engine name in the summary
     engine = _text(row.get("engine"), "vllm")
+    engine = PROFILE_FOR_ENGINE.get(engine, engine)
     prof = _profile_for(engine, profiles, profile)
     isl, osl = _tokens(row.get("isl"), "isl"), _tokens(row.get("osl"), "osl")
     mode = mode_of(row)

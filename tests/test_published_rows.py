@@ -140,3 +140,17 @@ def test_speculative_and_num_prompts_columns_change_the_prediction():
     one_wave = predict_row({**row, "num_prompts": row["concurrency"]})
     four_waves = predict_row({**row, "num_prompts": 4 * row["concurrency"]})
     assert one_wave["ttft_s"] != four_waves["ttft_s"]
+
+
+def test_validate_predicts_engines_without_a_profile_with_the_nearest_one():
+    """`planner validate` on the published file skips no row: vllm-ascend and mindie rows are predicted with
+    the vllm profile (planner.calib.published) and keep their own engine name in the summary."""
+    import subprocess
+    import sys
+
+    exe = str(Path(sys.executable).with_name("planner"))
+    proc = subprocess.run([exe, "validate", str(BUNDLED), "--json"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["skipped"] == []
+    assert {"vllm-ascend", "mindie"} <= {r["engine"] for r in out["summary"]}
