@@ -84,8 +84,8 @@ class Efficiency:
         aiconfigurator H100 tables K = 1024 keeps 0.82 of the K = 8192 efficiency in BF16, 0.64 in
         FP8). ``k = 0``: depth not modelled (factor 1)."""
         eff = _sat(m, self.gemm_eff_max, self.gemm_m_half)
-        if self.gemm_k_half > 0 and (np.any(k > 0) if isinstance(k, np.ndarray) else k > 0):
-            eff = eff * _sat(k, 1.0, self.gemm_k_half * rate)
+        if self.gemm_k_half > 0 and k > 0:
+            eff = eff * k / (k + self.gemm_k_half * rate)
         return eff
 
     def dtype_scale(self, dtype: str) -> float:

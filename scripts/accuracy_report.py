@@ -42,7 +42,7 @@ def pct(x: float) -> str:
 
 def bias(rows: pd.DataFrame) -> str:
     """Median signed error, exp(median ln(predicted/measured)) − 1: + over-predicts, − under-predicts."""
-    lr = np.log(rows["predicted"] / rows["measured"])
+    lr = rows["log_ratio"]
     return f"{100 * (math.exp(float(lr.median())) - 1):+.1f}%" if len(lr) else "-"
 
 

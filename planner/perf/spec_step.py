@@ -33,7 +33,7 @@ from planner.hardware import Accelerator
 from planner.models import ModelArch, get_model
 from planner.parallel import Parallel, check_parallel
 from planner.perf.shape import StepShape, anywhere, decode_shape
-from planner.perf.step import step_time
+from planner.perf.step import host_overhead_s, step_time
 from planner.profile import Efficiency
 from planner.speculative import Speculative
 
@@ -87,9 +87,8 @@ def draft_pass_s(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precis
     """One draft pass: ``batch`` sequences each drafting one token at ``context``, host overhead excluded."""
     draft = draft_arch(model, spec)
     dpar = draft_parallel(draft, par)
-    st = step_time(draft, acc, dpar, prec, decode_shape(batch, context), eff)
-    host = eff.seq_overhead_s * decode_shape(batch, context).n_seqs / (dpar.tp if dpar.dp_attn else 1)
-    return st.step_s - eff.step_overhead_s - host
+    shape = decode_shape(batch, context)
+    return step_time(draft, acc, dpar, prec, shape, eff).step_s - host_overhead_s(eff, dpar, shape.n_seqs)
 
 
 def spec_step_s(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precision, shape: StepShape,

@@ -67,6 +67,12 @@ class StepTime:
         return dict(by)
 
 
+def host_overhead_s(eff: Efficiency, par: Parallel, n_seqs):
+    """The engine's host time in one step (module docstring): ``step_overhead_s`` plus
+    ``seq_overhead_s`` per running sequence, each data-parallel attention rank scheduling its own."""
+    return eff.step_overhead_s + eff.seq_overhead_s * n_seqs / par.attn_ranks
+
+
 def step_time(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precision, shape: StepShape,
               eff: Efficiency, decode_queries: float = 1.0) -> StepTime:
     """Time for every sequence of ``shape`` to advance one step on one instance (``decode_queries``:
@@ -83,6 +89,5 @@ def step_time(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precision
     span = par.gpus
     timed = tuple(op_time(op, acc, eff, span) for op in ops)
     stage_s = sum(t.time_s for t in timed)
-    ranks = par.tp if par.dp_attn else 1  # each data-parallel attention rank schedules its own sequences
-    step_s = par.pp * stage_s + eff.step_overhead_s + eff.seq_overhead_s * shape.n_seqs / ranks
+    step_s = par.pp * stage_s + host_overhead_s(eff, par, shape.n_seqs)
     return StepTime(timed, stage_s, step_s, m, gemm_dtype, attn_dtype, par.pp)

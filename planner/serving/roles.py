@@ -170,7 +170,7 @@ class Colocated(Decode):
         computes I' = (1 − h)·I new tokens per prompt (``planner.speculative``)."""
         vector = isinstance(concurrency, np.ndarray)
         point = concurrency.tobytes() if vector else round(float(concurrency), 6)
-        key = ("parts", self.role, self.open_loop, self.size.isl, self.size.osl, vector, point)
+        key = ("parts", self.role, self.open_loop, self.size.isl, self.size.osl, point)
         if key in self._cache:
             return self._cache[key]
         I, O = self.size.isl, self.size.osl

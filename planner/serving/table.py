@@ -36,7 +36,7 @@ POOL_TIERS: tuple[int, ...] = (1, 4, 16, 64)
 """Pool sizes (instances behind one balancer) for which a fleet tier is evaluated."""
 
 SMALL_TOKEN_BUDGET = 2048
-"""The second per-step token budget a colocated candidate is tried with when the scenario leaves
+"""The second per-step token budget colocated and prefill-only candidates are tried with when the scenario leaves
 ``engine_settings.token_budget`` unset: vLLM's own default for online serving on smaller GPUs
 (``--max-num-batched-tokens`` 2048; 8192 on >= 70 GiB parts) and a common SGLang
 ``--chunked-prefill-size``. A smaller chunk puts less prefill into each decode step, so the TPOT of
@@ -47,13 +47,13 @@ the plan emits it as the engine's flag."""
 
 def _budget_variants(dep: Deployment, settings: EngineSettings, roles: tuple[str, ...]
                      ) -> list[tuple[Deployment, tuple[str, ...], str]]:
-    """(deployment, roles, key suffix): the profile's budget for every role, and for colocated roles
-    the small budget too, unless the scenario fixed the budget or the profile's is already small."""
+    """(deployment, roles, key suffix): the profile's budget for every role, and for the roles that chunk
+    prompts (colocated, prefill) the small budget too, unless the scenario fixed the budget or the
+    profile's is already small."""
     out = [(dep, roles, "")]
     chunked = tuple(r for r in roles if r in ("colocated", "prefill"))
     if chunked and settings.token_budget is None and dep.eff.token_budget > SMALL_TOKEN_BUDGET:
-        small = Deployment(dep.model, dep.accelerator, dep.parallel, dep.precision, dep.profile,
-                           replace(settings, token_budget=SMALL_TOKEN_BUDGET))
+        small = replace(dep, settings=replace(settings, token_budget=SMALL_TOKEN_BUDGET))
         out.append((small, chunked, f"|tb{SMALL_TOKEN_BUDGET}"))
     return out
 
