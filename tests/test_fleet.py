@@ -135,3 +135,27 @@ def test_colocated_candidates_are_tried_with_the_small_token_budget_unless_the_s
     assert len({c.key for c in free}) == len(free)
     fixed = prepare(parse_scenario({**raw, "engine_settings": {"token_budget": 4096}})).table.candidates
     assert {c.token_budget for c in fixed} == {4096}
+
+
+def test_printed_plan_and_capacity_tables_state_each_rows_token_budget(tmp_path):
+    """Through the installed console script: rows that differ only in tokens per step (or, in the
+    capacity table, in pool tier) are told apart, and the plan's JSON carries the budget it emits."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = str(Path(sys.executable).with_name("planner"))
+    raw = {**TTFT_BOUND[0], "buckets": {"isl": 2, "osl": 1}}
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(raw))
+    plan_txt = subprocess.run([exe, "plan", str(path), "-q"], capture_output=True, text=True, timeout=300)
+    assert plan_txt.returncode == 0, plan_txt.stderr
+    assert "tokens/step" in plan_txt.stdout
+    cap = subprocess.run([exe, "capacity", str(path)], capture_output=True, text=True, timeout=300)
+    assert cap.returncode == 0, cap.stderr
+    assert "tokens/step" in cap.stdout and "pool" in cap.stdout
+    assert "2,048" in cap.stdout and "8,192" in cap.stdout
+    plan_js = json.loads(subprocess.run([exe, "plan", str(path), "--json"], capture_output=True, text=True,
+                                        timeout=300).stdout)
+    assert all(g["token_budget"] in (2048, 8192) for g in plan_js["groups"])
