@@ -85,7 +85,7 @@ class Efficiency:
         FP8). ``k = 0``: depth not modelled (factor 1)."""
         eff = _sat(m, self.gemm_eff_max, self.gemm_m_half)
         if self.gemm_k_half > 0 and k > 0:
-            eff = eff * k / (k + self.gemm_k_half * rate)
+            eff = eff * (k / (k + self.gemm_k_half * rate))
         return eff
 
     def dtype_scale(self, dtype: str) -> float:

@@ -33,7 +33,7 @@ from planner.hardware import Accelerator
 from planner.models import ModelArch, get_model
 from planner.parallel import Parallel, check_parallel
 from planner.perf.shape import StepShape, anywhere, decode_shape
-from planner.perf.step import host_overhead_s, step_time
+from planner.perf.step import seq_host_s, step_time
 from planner.profile import Efficiency
 from planner.speculative import Speculative
 
@@ -88,7 +88,8 @@ def draft_pass_s(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precis
     draft = draft_arch(model, spec)
     dpar = draft_parallel(draft, par)
     shape = decode_shape(batch, context)
-    return step_time(draft, acc, dpar, prec, shape, eff).step_s - host_overhead_s(eff, dpar, shape.n_seqs)
+    st = step_time(draft, acc, dpar, prec, shape, eff)
+    return st.step_s - eff.step_overhead_s - seq_host_s(eff, dpar, shape.n_seqs)
 
 
 def spec_step_s(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precision, shape: StepShape,

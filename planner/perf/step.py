@@ -67,10 +67,10 @@ class StepTime:
         return dict(by)
 
 
-def host_overhead_s(eff: Efficiency, par: Parallel, n_seqs):
-    """The engine's host time in one step (module docstring): ``step_overhead_s`` plus
+def seq_host_s(eff: Efficiency, par: Parallel, n_seqs):
+    """The per-sequence part of the engine's host time in one step (module docstring):
     ``seq_overhead_s`` per running sequence, each data-parallel attention rank scheduling its own."""
-    return eff.step_overhead_s + eff.seq_overhead_s * n_seqs / par.attn_ranks
+    return eff.seq_overhead_s * n_seqs / par.attn_ranks
 
 
 def step_time(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precision, shape: StepShape,
@@ -89,5 +89,5 @@ def step_time(model: ModelArch, acc: Accelerator, par: Parallel, prec: Precision
     span = par.gpus
     timed = tuple(op_time(op, acc, eff, span) for op in ops)
     stage_s = sum(t.time_s for t in timed)
-    step_s = par.pp * stage_s + host_overhead_s(eff, par, shape.n_seqs)
+    step_s = par.pp * stage_s + eff.step_overhead_s + seq_host_s(eff, par, shape.n_seqs)
     return StepTime(timed, stage_s, step_s, m, gemm_dtype, attn_dtype, par.pp)
