@@ -19,7 +19,7 @@ from planner.calib.kernels import holdout_errors, load_kernel_rows, with_split
 from planner.errors import InputError, PlannerError
 from planner.hardware import default_hardware
 from planner.perf.allreduce_curves import TABLE, AllReduceCurve, LinkCurves, link_curves, load_curves
-from planner.perf.collectives import all_reduce_s
+from planner.perf.collectives import NET_STEP_S, all_reduce_s
 from planner.perf.kernels import all_reduce_op
 from planner.perf.roofline import comm_time_s
 from planner.profile import Efficiency, load_profile
@@ -162,7 +162,8 @@ def test_curved_accelerator_uses_the_curve_in_domain_and_alpha_beta_across_domai
     out = acc.scaleout_bw_bytes_per_s * eff.comm_eff
     assert comm_time_s(all_reduce_op(8, 4e6), acc, eff, 8) == pytest.approx(lc.time_s(4e6, 8, up))
     two_nodes = comm_time_s(all_reduce_op(16, 4e6), acc, eff, 16)
-    assert two_nodes == pytest.approx(lc.time_s(4e6, 8, up) + eff.comm_latency_s + 2 * 1 / 2 * (4e6 / 8) / out)
+    # across two nodes the tree's network steps (2·⌈log₂2⌉ of NET_STEP_S) replace a second α
+    assert two_nodes == pytest.approx(lc.time_s(4e6, 8, up) + 2 * NET_STEP_S + 2 * 1 / 2 * (4e6 / 8) / out)
     # arrays (capacity grids) broadcast like scalars
     sizes = np.array([1e3, 4e6, 3e9])
     assert np.allclose(all_reduce_s(sizes, 8, 8, up, out, eff.comm_latency_s, lc),

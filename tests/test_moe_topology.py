@@ -12,7 +12,7 @@ import pytest
 
 from planner.api import deployment
 from planner.errors import PlannerError
-from planner.perf.collectives import all_reduce_s, all_to_all_s, p2p_s
+from planner.perf.collectives import NET_STEP_S, all_reduce_s, all_to_all_s, p2p_s
 from planner.perf.moe import busiest_rank_load, expert_slots, grouped_width_eff, redundant_slots
 from planner.perf.ops import stage_ops
 from planner.perf.shape import decode_shape, prefill_shape
@@ -151,12 +151,18 @@ def test_collectives_by_hand():
     up, out = 1e11, 1e10
     # inside one domain: a ring, 2·(n−1)/n·S/B
     assert all_reduce_s(1e6, 8, 8, up, out, 0.0) == pytest.approx(2 * 7 / 8 * 1e6 / up)
-    # 16 GPUs over two 8-GPU domains: 2·7/8·S/B_up + 2·(1/2)·(S/8)/B_out + 2α
-    assert all_reduce_s(1e6, 16, 8, up, out, 1e-6) == pytest.approx(1.75e-5 + 1.25e-5 + 2e-6)
-    # all-to-all: 7/15 of the bytes on scale-up, 8/15 on the NIC, at once
-    assert all_to_all_s(1e6, 16, 8, up, out, 0.0) == pytest.approx(1e6 * 8 / 15 / out)
+    # 16 GPUs over two 8-GPU domains: 2·7/8·S/B_up + 2·(1/2)·(S/8)/B_out + 2α, plus the network
+    # steps of the tree over G = 2 domains, 2·⌈log₂2⌉ · 5 µs (NCCL's LL tree hop on NET)
+    assert NET_STEP_S == 5e-6
+    assert all_reduce_s(1e6, 16, 8, up, out, 1e-6) == pytest.approx(1.75e-5 + 1.25e-5 + 2e-6 + 1e-5)
+    # 64 GPUs over eight domains: 2·⌈log₂8⌉ = 6 network steps
+    assert all_reduce_s(0.0, 64, 8, up, out, 0.0) == pytest.approx(6 * 5e-6)
+    assert all_reduce_s(0.0, 8, 8, up, out, 0.0) == 0.0
+    # all-to-all: 7/15 of the bytes on scale-up, 8/15 on the NIC, at once, plus one network step
+    assert all_to_all_s(1e6, 16, 8, up, out, 0.0) == pytest.approx(1e6 * 8 / 15 / out + 5e-6)
     assert all_to_all_s(1e6, 16, 72, up, out, 0.0) == pytest.approx(1e6 / up)
-    assert p2p_s(1e6, 16, 8, up, out, 0.0) == pytest.approx(1e6 / out)
+    assert p2p_s(1e6, 16, 8, up, out, 0.0) == pytest.approx(1e6 / out + 5e-6)
+    assert p2p_s(1e6, 8, 8, up, out, 0.0) == pytest.approx(1e6 / up)
 
 
 @pytest.mark.parametrize("n", [2, 4, 8, 16, 32, 64])
@@ -175,9 +181,9 @@ def test_tp8_pp2_over_two_nodes_is_no_faster_than_tp8_and_within_1_3x(shape):
     two = deployment("llama-3.1-70b", "H200-SXM", tp=8, pp=2)
     t1, t2 = _step(one, shape).step_s, _step(two, shape).step_s
     assert t1 <= t2 <= 1.3 * t1, (t1, t2)
-    hand = _op(two, shape, "pp_handoff")  # rides the scale-out NIC: α + S/(η·B_out)
+    hand = _op(two, shape, "pp_handoff")  # rides the scale-out NIC: α + h + S/(η·B_out)
     eff = two.eff
-    assert hand.comm_s == pytest.approx(eff.comm_latency_s + hand.op.comm_bytes
+    assert hand.comm_s == pytest.approx(eff.comm_latency_s + NET_STEP_S + hand.op.comm_bytes
                                         / (two.accelerator.scaleout_bw_bytes_per_s * eff.comm_eff))
 
 
