@@ -132,8 +132,23 @@ def serving_tables(calibration: Path) -> tuple[str, str, str, pd.DataFrame]:
     beyond = sum("exceeds this instance's capacity" in why for _, why in v.skipped)
     skipped = f"{len(v.skipped)} hold-out rows could not be evaluated (unsupported models such as Qwen3.5, " \
               "Kimi-K2.5 and GLM-5, TP beyond one scale-up domain, or configurations that do not fit); " \
-              f"{beyond} of them are MLPerf Server runs at a rate the model puts beyond the system's capacity."
+              f"{beyond} of them are MLPerf Server runs at a rate the model puts beyond the system's capacity. " \
+              f"{_open_rows(calibration)} MLPerf Open-division rows (Offline and Server) are left out of fit and " \
+              "scores: that division may change the model, its quantisation or its generation, so its tokens/s " \
+              "are not of the reference workload predicted here (`planner.calib.measured.from_mlperf`)."
     return headline, "\n".join(lines), skipped, g, family_table(calibration, rows), arch_table(rows)
+
+
+def _open_rows(calibration: Path) -> int:
+    """MLPerf Open-division rows the readers would otherwise have taken (Offline and Server)."""
+    from planner.calib.measured import from_mlperf
+
+    path = Path(calibration) / "mlperf_llm_all.csv"
+    n = 0
+    for scenarios in (("Offline",), ("Server",)):
+        df = from_mlperf(path, scenarios=scenarios, divisions=None)
+        n += int((df["division"] == "open").sum()) if len(df) else 0
+    return n
 
 
 def arch_table(rows: pd.DataFrame) -> str:

@@ -97,3 +97,29 @@ def test_mlperf_precision_placeholders_take_the_family_default(tmp_path):
     assert _mlperf_precision("mxfp4", "AMD Instinct MI355X") == "fp4"
     assert _mlperf_precision("int4", "NVIDIA H100-SXM-80GB") == "int4"
     assert _mlperf_precision("fp8", "NVIDIA GB200") == "fp8"
+
+
+def test_mlperf_open_division_is_read_only_on_request(calibration_dir, tmp_path):
+    """The Open division may change the model, its quantisation or its generation, so its rows are not
+    of the reference workload: the reader leaves them out unless asked, and then says which is which."""
+    src = pd.read_csv(Path(calibration_dir) / "mlperf_llm_all.csv")
+    off = src[(src["scenario"] == "Offline") & src["tokens_per_s_per_accel"].notna()
+              & src["model_norm"].astype(str).str.startswith("llama2-70b-99")]
+    closed = off[off["division"] == "closed"].head(1)
+    opened = off[off["division"] == "open"].head(1)
+    assert len(closed) == 1 and len(opened) == 1
+    path = tmp_path / "two.csv"
+    pd.concat([closed, opened]).to_csv(path, index=False)
+    default = from_mlperf(path)
+    assert len(default) == 1 and (default["division"] == "closed").all()
+    both = from_mlperf(path, divisions=None)
+    assert sorted(both["division"]) == ["closed", "open"]
+    # the hold-out rows the report scores hold no Open-division run
+    from planner.calib.accuracy import serving_rows
+
+    rows = serving_rows(Path(calibration_dir), published=False)
+    def label(df: pd.DataFrame) -> set[str]:
+        return {f"mlperf {r.version} {r.submitter} {r.system} {r.model_norm} {r.scenario}" for r in df.itertuples()}
+
+    only_open = label(src[src["division"] == "open"]) - label(src[src["division"] == "closed"])
+    assert only_open and not only_open & set(rows["source"])

@@ -29,7 +29,7 @@ def _known(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def serving_rows(calibration: Path, seed: int = 0, published: Path | None | bool = True) -> pd.DataFrame:
-    """Silicon (aggregated), MLPerf Offline and MLPerf Server rows on known accelerators, with a
+    """Silicon (aggregated), MLPerf Offline and MLPerf Server rows (Closed division) on known accelerators, with a
     ``train`` column, then the published AMD/Ascend rows (``planner.calib.published``; ``published``:
     True for the file found next to ``calibration`` or bundled with the tests, a path, or False for none).
     The Server rows come after the others and the published rows are split on their own with the same
@@ -37,10 +37,13 @@ def serving_rows(calibration: Path, seed: int = 0, published: Path | None | bool
     ``origin`` says which set a row is from (silicon, mlperf, mlperf-server, published)."""
     frames = [from_aiconfigurator_silicon(Path(calibration) / "aiconfigurator_silicon_sample.csv").assign(
                   origin="silicon"),
-              from_mlperf(Path(calibration) / "mlperf_llm_all.csv").assign(origin="mlperf"),
-              from_mlperf(Path(calibration) / "mlperf_llm_all.csv", scenarios=("Server",)).assign(
+              from_mlperf(Path(calibration) / "mlperf_llm_all.csv", divisions=None).assign(origin="mlperf"),
+              from_mlperf(Path(calibration) / "mlperf_llm_all.csv", scenarios=("Server",), divisions=None).assign(
                   origin="mlperf-server")]
     df = with_split(_known(pd.concat(frames, ignore_index=True)), seed)
+    # the split is drawn over every row read, then MLPerf Open-division rows are left out (another
+    # workload: ``from_mlperf``), so the other rows keep the half they were drawn into
+    df = df[df["division"].fillna("closed") == "closed"].drop(columns=["division"]).reset_index(drop=True)
     path = published_path(calibration) if published is True else (published or None)
     if path is None:
         return df

@@ -179,13 +179,21 @@ def _mixed(accelerator: object) -> bool:
     return isinstance(accelerator, str) and "," in accelerator and "(x" in accelerator
 
 
-def from_mlperf(path: str | Path, scenarios: tuple[str, ...] = ("Offline",)) -> pd.DataFrame:
+def from_mlperf(path: str | Path, scenarios: tuple[str, ...] = ("Offline",),
+                divisions: tuple[str, ...] | None = ("closed",)) -> pd.DataFrame:
     """MLPerf Inference rows: system throughput (tokens/s per accelerator × count), dataset mean
     lengths from ``planner/data/mlperf_datasets.csv``; TensorRT submissions map to trtllm, others
     (vLLM, ROCm) to vllm; Hopper/AMD FP8 runs use an FP8 KV cache as the submissions describe.
     Mixed-accelerator systems (one row naming several accelerator types, e.g. MI300X and MI325X
-    pools) are left out: a row is one instance type."""
+    pools) are left out: a row is one instance type.
+
+    Only the Closed division is read by default (``divisions``; None: every row, with its ``division``
+    column): Closed runs the reference model on the reference dataset to the accuracy target, which is
+    the workload predicted here, while the Open division may change the model, its quantisation and
+    the generation (MLPerf Inference rules, "Divisions"), so its tokens/s are of another workload."""
     m = pd.read_csv(path)
+    if divisions is not None and "division" in m.columns:
+        m = m[m["division"].fillna("closed").astype(str).str.lower().isin(divisions)]
     _need(m, path, ("scenario", "model_norm", "accelerator", "accel_count", "tokens_per_s_per_accel", "weight_dtype",
                     "software", "version", "submitter", "system", "result_valid"))
     m = m[m["scenario"].isin(scenarios) & (m["result_valid"].fillna("VALID") == "VALID")].copy()
@@ -218,9 +226,15 @@ def from_mlperf(path: str | Path, scenarios: tuple[str, ...] = ("Offline",)) -> 
             "rate_rps": np.nan, "output_tokens_per_s": float(r["tokens_per_s_per_accel"]) * float(r["accel_count"]),
             "ttft_s": np.nan, "tpot_s": np.nan, "stat": "mean",
             "source": f"mlperf {r['version']} {r['submitter']} {r['system']} {r['model_norm']} {r['scenario']}",
-            "version": r["version"],
+            "version": r["version"], "division": _division(r),
         })
     return pd.DataFrame(rows)
+
+
+def _division(r: dict) -> str:
+    """The run's MLPerf division, lower case ("closed" where the file leaves it blank)."""
+    d = r.get("division")
+    return d.strip().lower() if isinstance(d, str) and d.strip() else "closed"
 
 
 def _server_row(r: dict, d: pd.Series, engine: str, prec: str, nodes: float) -> list[dict]:
@@ -238,7 +252,7 @@ def _server_row(r: dict, d: pd.Series, engine: str, prec: str, nodes: float) -> 
         "engine": engine, "isl": d["mean_input_tokens"], "osl": d["mean_output_tokens"], "concurrency": np.nan,
         "rate_rps": qps, "output_tokens_per_s": np.nan, "ttft_s": ttft / 1e3, "tpot_s": tpot / 1e3, "stat": "p99",
         "isl_p99": p99, "source": f"mlperf {r['version']} {r['submitter']} {r['system']} {r['model_norm']} Server",
-        "version": r["version"],
+        "version": r["version"], "division": _division(r),
     }]
 
 
