@@ -143,12 +143,8 @@ def _open_rows(calibration: Path) -> int:
     """MLPerf Open-division rows the readers would otherwise have taken (Offline and Server)."""
     from planner.calib.measured import from_mlperf
 
-    path = Path(calibration) / "mlperf_llm_all.csv"
-    n = 0
-    for scenarios in (("Offline",), ("Server",)):
-        df = from_mlperf(path, scenarios=scenarios, divisions=None)
-        n += int((df["division"] == "open").sum()) if len(df) else 0
-    return n
+    df = from_mlperf(Path(calibration) / "mlperf_llm_all.csv", scenarios=("Offline", "Server"), divisions=None)
+    return int((df["division"] == "open").sum()) if len(df) else 0
 
 
 def arch_table(rows: pd.DataFrame) -> str:
@@ -343,13 +339,15 @@ conservative (Kingman's approximation with whole-prompt service) and grows faste
   carry large standard errors, and the 910C rows (up to 16 packages, EAGLE-3/MTP, DP attention)
   exercise parts of the model (speculative verify cost, HCCS collectives) no other row checks.
 - MoE deployments whose TP/attention-DP group spans several scale-up domains (DeepSeek at 16-64
-  GPUs over 8-GPU nodes) are modelled with two-level collectives (`planner/perf/collectives.py`);
-  the all-to-all and scale-out parts have no measured curve, and their hold-out TPOT runs fast:
-  bias -7% at 16 GPUs and -16% at 64 (MdAPE 12% and 22%), against -4% to +6% at TP 1-8.
+  GPUs over 8-GPU nodes) are modelled with two-level collectives (`planner/perf/collectives.py`),
+  a cross-domain collective paying NCCL's network-step latency; the all-to-all and scale-out parts
+  have no measured curve. Their hold-out TPOT bias is -9% at 16 GPUs and +2% at 64 (MdAPE 12% and
+  28%: at 64 GPUs the same DeepSeek configuration was measured 1.2-2.3x apart under two TensorRT-LLM
+  1.2.0rc6 builds), against -7% to +5% at TP 1-8 (MoE models).
 - Families without kernel tables need at least 5 evaluable training rows (all engines) for their
-  HBM/GEMM efficiencies: AMD CDNA4 has 5 (MLPerf Offline MI355X), Ada 4 and Xe2 1, so Ada, Xe2 and
-  the families without any measurement (Gaudi) use conservative default factors; their predictions
-  are uncalibrated.
+  HBM/GEMM efficiencies: AMD CDNA4 has none (its MI355X MLPerf runs are Open-division), Ada 3 and
+  Xe2 1, so CDNA4, Ada, Xe2 and the families without any measurement (Gaudi) use conservative
+  default factors; their predictions are uncalibrated.
 
 ## Peers
 

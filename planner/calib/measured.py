@@ -192,11 +192,14 @@ def from_mlperf(path: str | Path, scenarios: tuple[str, ...] = ("Offline",),
     the workload predicted here, while the Open division may change the model, its quantisation and
     the generation (MLPerf Inference rules, "Divisions"), so its tokens/s are of another workload."""
     m = pd.read_csv(path)
-    if divisions is not None and "division" in m.columns:
-        m = m[m["division"].fillna("closed").astype(str).str.lower().isin(divisions)]
     _need(m, path, ("scenario", "model_norm", "accelerator", "accel_count", "tokens_per_s_per_accel", "weight_dtype",
                     "software", "version", "submitter", "system", "result_valid"))
     m = m[m["scenario"].isin(scenarios) & (m["result_valid"].fillna("VALID") == "VALID")].copy()
+    # the run's division, lower case ("closed" where the file leaves it blank or has no such column)
+    raw = m["division"] if "division" in m.columns else pd.Series("closed", index=m.index)
+    m["division"] = [d.strip().lower() if isinstance(d, str) and d.strip() else "closed" for d in raw]
+    if divisions is not None:
+        m = m[m["division"].isin(divisions)]
     _numeric(m, path, ("accel_count", "tokens_per_s_per_accel"))
     ds = _datasets()
     rows = []
@@ -226,15 +229,9 @@ def from_mlperf(path: str | Path, scenarios: tuple[str, ...] = ("Offline",),
             "rate_rps": np.nan, "output_tokens_per_s": float(r["tokens_per_s_per_accel"]) * float(r["accel_count"]),
             "ttft_s": np.nan, "tpot_s": np.nan, "stat": "mean",
             "source": f"mlperf {r['version']} {r['submitter']} {r['system']} {r['model_norm']} {r['scenario']}",
-            "version": r["version"], "division": _division(r),
+            "version": r["version"], "division": r["division"],
         })
     return pd.DataFrame(rows)
-
-
-def _division(r: dict) -> str:
-    """The run's MLPerf division, lower case ("closed" where the file leaves it blank)."""
-    d = r.get("division")
-    return d.strip().lower() if isinstance(d, str) and d.strip() else "closed"
 
 
 def _server_row(r: dict, d: pd.Series, engine: str, prec: str, nodes: float) -> list[dict]:
@@ -252,7 +249,7 @@ def _server_row(r: dict, d: pd.Series, engine: str, prec: str, nodes: float) -> 
         "engine": engine, "isl": d["mean_input_tokens"], "osl": d["mean_output_tokens"], "concurrency": np.nan,
         "rate_rps": qps, "output_tokens_per_s": np.nan, "ttft_s": ttft / 1e3, "tpot_s": tpot / 1e3, "stat": "p99",
         "isl_p99": p99, "source": f"mlperf {r['version']} {r['submitter']} {r['system']} {r['model_norm']} Server",
-        "version": r["version"], "division": _division(r),
+        "version": r["version"], "division": r["division"],
     }]
 
 
