@@ -27,7 +27,7 @@ from planner.lengths import Fixed, LogNormal
 from planner.profile import EngineSettings, Profile, load_profile
 from planner.serving.estimate import estimate
 from planner.speculative import Speculative, acceptance_for
-from planner.workload import Workload
+from planner.workload import SLO, Workload
 
 TP_CHOICES = (1, 2, 4, 8)
 
@@ -152,6 +152,7 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
     acc = hw.get(str(row["accelerator"]))
     stat = _stat(row.get("stat"))
     settings = _settings(row)
+    limits = _limits(row)
     if mode == "concurrency":
         prof = _stated_waves(row, prof, acc)
     tps = [_int(row.get("tp"), "tp")] if _num(row.get("tp")) is not None else [
@@ -172,6 +173,11 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
                 kwargs["rate_rps"] = _num(row.get("rate_rps")) / instances
                 kwargs["pool"] = instances
             isl_p99 = _num(row.get("isl_p99"))
+            if mode == "rate" and limits is not None:
+                pred, score = _at_limits(d, isl, osl, isl_p99, instances, limits, stat)
+                if best is None or score > best_score:
+                    best, best_score = {**pred, "tp": float(tp)}, score
+                continue
             if isl_p99 and isl_p99 > isl:
                 wl = Workload(kwargs.get("rate_rps") or 1.0, LogNormal.from_mean_p99(isl, isl_p99), Fixed(osl))
                 est = estimate(workload=wl, deployment=d, **kwargs)
@@ -191,6 +197,48 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
     if best is None:
         raise PlannerError(str(last_err) if last_err else "no parallelism fits")
     return best
+
+
+def _limits(row: dict) -> SLO | None:
+    """The p99 limits a row's rate was tuned against (``ttft_limit_s`` and ``tpot_limit_s``, both set: an
+    MLPerf Server run, whose submitter raised ``target_qps`` until the next step would break one), else None."""
+    ttft, tpot = _num(row.get("ttft_limit_s")), _num(row.get("tpot_limit_s"))
+    if ttft is None or tpot is None:
+        return None
+    if ttft <= 0 or tpot <= 0:
+        raise PlannerError(f"ttft_limit_s/tpot_limit_s: expected positive seconds, got {ttft!r}/{tpot!r}")
+    return SLO(ttft_s=ttft, tpot_s=tpot, percentile=99.0)
+
+
+def _at_limits(d: Any, isl: int, osl: int, isl_p99: float | None, instances: int, limits: SLO,
+               stat: str) -> tuple[dict[str, float], float]:
+    """A run tuned to its limits, predicted at the model's own operating point: the highest rate per
+    instance whose p99 TTFT and TPOT meet the limits (``goodput``, Poisson arrivals shared by the
+    system's instances as one G/G/n queue), and the latencies there. Scored: that rate times the instances
+    against the submitted ``rate_rps``, and the latencies against the measured ones.
+
+    Why not the latencies at the submitted rate: the submitted rates sit at 90-99% of capacity, where
+    TTFT and TPOT grow like 1/(1 − ρ) and a few percent of capacity error is a factor in latency; the
+    highest rate meeting the limits is what the run measured, and it is well-conditioned. Returns
+    (predictions, goodput per GPU: the submitter's choice of TP is the one with the most)."""
+    from planner.serving.estimate import request_size
+    from planner.serving.roles import instance_model
+
+    lengths = LogNormal.from_mean_p99(isl, isl_p99) if isl_p99 and isl_p99 > isl else Fixed(isl)
+    size = request_size(Workload(1.0, lengths, Fixed(osl)), limits.percentile)
+    inst = instance_model(d, "colocated", size, arrival_cv=1.0, open_loop=True, pool=instances)
+    if not inst.fits:
+        raise PlannerError(f"does not fit: {inst.memory.reason}")
+    rate, _ = inst.goodput(limits.ttft_s, limits.tpot_s, limits.percentile)
+    if rate <= 0:
+        raise PlannerError(f"no rate meets p99 TTFT <= {limits.ttft_s:g} s and TPOT <= {limits.tpot_s:g} s")
+    pcts = tuple(sorted({50.0, 90.0, 99.0, limits.percentile}))
+    lat = inst.latency(rate, pcts)
+    if not lat.stable:  # the goodput grid ends at the capacity, where the queue is on the edge
+        lat = inst.latency(rate * (1.0 - 1e-3), pcts)
+    pred = {"rate_rps": rate * instances, "ttft_s": lat.ttft_s.get(stat, math.nan),
+            "tpot_s": lat.tpot_s.get(stat, math.nan), "output_tokens_per_s": math.nan}
+    return pred, rate / d.parallel.gpus
 
 
 @dataclass(frozen=True)
@@ -255,6 +303,8 @@ def validate_frame(df: pd.DataFrame, profile: Profile | None = None, hw: Hardwar
             progress(i)
         try:
             measured = {m: _num(row.get(m)) for m in METRICS}
+            if mode_of(row) == "rate" and _limits(row) is not None:  # the submitted rate is what was measured
+                measured["rate_rps"] = _num(row.get("rate_rps"))
             if not any(v is not None and v > 0 for v in measured.values()):
                 raise PlannerError("no positive numeric measurement in output_tokens_per_s, ttft_s, tpot_s")
             model = get_model(str(row["model"]))

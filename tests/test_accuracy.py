@@ -49,14 +49,19 @@ def test_headline_out_of_sample_errors(holdout):
     assert ttft.median() <= 0.40
 
 
-def test_mlperf_server_latency(holdout):
+def test_mlperf_server_rate_and_latency_at_the_models_operating_point(holdout):
+    """A Server run is the highest rate meeting its p99 limits: the model's own highest rate (capacity-table
+    goodput) against the submitted one, and the p99 latencies there (docs/accuracy.md says why not at the
+    submitted rate). Every hold-out Server row is scored, none skipped for being beyond capacity."""
     rows = holdout.rows[holdout.rows["mode"] == "rate"]
+    rate = rows[rows["metric"] == "rate_rps"]["ape"]
     ttft = rows[rows["metric"] == "ttft_s"]["ape"]
     tpot = rows[rows["metric"] == "tpot_s"]["ape"]
-    print(f"\nMLPerf Server p99 MdAPE: TTFT {100 * ttft.median():.1f}%, TPOT {100 * tpot.median():.1f}% "
-          f"(n={len(ttft)})")
-    assert len(ttft) >= 45 and len(tpot) >= 45
-    assert ttft.median() <= 0.60 and tpot.median() <= 0.60
+    print(f"\nMLPerf Server MdAPE: rate {100 * rate.median():.1f}%, p99 TPOT {100 * tpot.median():.1f}%, "
+          f"p99 TTFT {100 * ttft.median():.1f}% (n={len(rate)})")
+    assert len(rate) >= 110 and len(ttft) == len(tpot) == len(rate)
+    assert rate.median() <= 0.15 and tpot.median() <= 0.15 and ttft.median() <= 0.40
+    assert not [why for _, why in holdout.skipped if "exceeds this instance's capacity" in why]
 
 
 def test_dense_and_moe_tpot_bias_within_five_percent(holdout):

@@ -123,3 +123,10 @@ def test_mlperf_open_division_is_read_only_on_request(calibration_dir, tmp_path)
 
     only_open = label(src[src["division"] == "open"]) - label(src[src["division"] == "closed"])
     assert only_open and not only_open & set(rows["source"])
+
+
+def test_mlperf_server_rows_carry_their_p99_limits(calibration_dir):
+    rows = from_mlperf(Path(calibration_dir) / "mlperf_llm_all.csv", scenarios=("Server",))
+    l70 = rows[rows["model"].str.startswith("llama2-70b")]
+    assert len(l70) > 20
+    assert set(l70["ttft_limit_s"]) == {2.0} and set(l70["tpot_limit_s"]) == {0.2}  # LoadGen's Llama-2-70B limits

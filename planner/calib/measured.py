@@ -37,7 +37,8 @@ import pandas as pd
 from planner.errors import PlannerError
 
 COLUMNS = ("model", "accelerator", "count", "tp", "pp", "ep", "dp_attn", "precision", "kv_dtype", "engine", "isl",
-           "osl", "concurrency", "rate_rps", "output_tokens_per_s", "ttft_s", "tpot_s", "stat", "source", "isl_p99")
+           "osl", "concurrency", "rate_rps", "output_tokens_per_s", "ttft_s", "tpot_s", "stat", "source", "isl_p99",
+           "ttft_limit_s", "tpot_limit_s")
 REQUIRED = ("model", "accelerator", "engine", "isl", "osl")
 METRICS = ("output_tokens_per_s", "ttft_s", "tpot_s")
 _DATASETS = Path(__file__).resolve().parents[1] / "data" / "mlperf_datasets.csv"
@@ -237,10 +238,13 @@ def from_mlperf(path: str | Path, scenarios: tuple[str, ...] = ("Offline",),
 def _server_row(r: dict, d: pd.Series, engine: str, prec: str, nodes: float) -> list[dict]:
     """An MLPerf Server run as an open-loop row: Poisson arrivals at ``target_qps`` spread over the
     system's instances, the dataset's input lengths as a lognormal (mean and p99 from the dataset
-    file), measured p99 TTFT and p99 TPOT (LoadGen's constraints are on the p99). Runs without the
-    latency figures (older logs) or without a dataset p99 are left out."""
+    file), measured p99 TTFT and p99 TPOT (LoadGen's constraints are on the p99), and those constraints
+    (``ttft_limit_s``, ``tpot_limit_s``: the submitter raised ``target_qps`` until the next step would
+    break one, so ``planner.validate`` predicts the run at the model's own highest rate meeting them).
+    Runs without the latency figures (older logs) or without a dataset p99 are left out."""
     qps, ttft, tpot = _num(r.get("target_qps")), _num(r.get("p99_ttft_ms")), _num(r.get("p99_tpot_ms"))
     p99 = _num(d.get("p99_input_tokens"))
+    ttft_limit, tpot_limit = _num(r.get("ttft_constraint_ms")), _num(r.get("tpot_constraint_ms"))
     if not (qps and ttft and tpot and p99):
         return []
     return [{
@@ -248,7 +252,9 @@ def _server_row(r: dict, d: pd.Series, engine: str, prec: str, nodes: float) -> 
         "tp": np.nan, "pp": 1, "ep": 1, "precision": prec, "kv_dtype": "fp8" if prec in ("fp8", "fp4") else "bf16",
         "engine": engine, "isl": d["mean_input_tokens"], "osl": d["mean_output_tokens"], "concurrency": np.nan,
         "rate_rps": qps, "output_tokens_per_s": np.nan, "ttft_s": ttft / 1e3, "tpot_s": tpot / 1e3, "stat": "p99",
-        "isl_p99": p99, "source": f"mlperf {r['version']} {r['submitter']} {r['system']} {r['model_norm']} Server",
+        "isl_p99": p99, "ttft_limit_s": ttft_limit / 1e3 if ttft_limit else np.nan,
+        "tpot_limit_s": tpot_limit / 1e3 if tpot_limit else np.nan,
+        "source": f"mlperf {r['version']} {r['submitter']} {r['system']} {r['model_norm']} Server",
         "version": r["version"], "division": r["division"],
     }]
 
