@@ -132,7 +132,24 @@ def _stated_waves(row: dict, prof: Profile, acc: Any) -> Profile:
 
 def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None = None,
                 profiles: dict[str, Profile] | None = None) -> dict[str, float]:
-    """Predicted metrics for one measured row (raises PlannerError with the reason when it can't)."""
+    """Predicted metrics for one measured row (raises PlannerError with the reason when it can't).
+
+    A ``software_speed`` s (the row's software runs every step s times as fast as the profile:
+    ``planner.calib.software``) rescales time exactly: the model is evaluated at rate λ/s with p99
+    limits s·L, and its throughput and rates come back times s, its latencies over s."""
+    speed = _num(row.get("software_speed"))
+    if speed is not None and speed != 1.0:
+        if speed <= 0:
+            raise PlannerError(f"software_speed: expected a positive factor, got {row.get('software_speed')!r}")
+        slow = {**row, "software_speed": None}
+        for k in ("ttft_limit_s", "tpot_limit_s"):
+            if _num(row.get(k)) is not None:
+                slow[k] = _num(row[k]) * speed
+        if _num(row.get("rate_rps")) is not None and _limits(row) is None:
+            slow["rate_rps"] = _num(row["rate_rps"]) / speed
+        pred = predict_row(slow, profile, hw, profiles)
+        return {k: (v * speed if k in ("output_tokens_per_s", "rate_rps") else v / speed if k in ("ttft_s", "tpot_s")
+                    else v) for k, v in pred.items()}
     profiles = profiles if profiles is not None else {}
     hw = hw or default_hardware()
     from planner.calib.published import PROFILE_FOR_ENGINE
@@ -345,6 +362,8 @@ def read_measured_any(path: Path | str) -> pd.DataFrame:
         return read_measured(path)
     if "silicon_tpot_ms" in head:
         return from_aiconfigurator_silicon(path)
-    if "tokens_per_s_per_accel" in head:
-        return from_mlperf(path)
+    if "tokens_per_s_per_accel" in head:  # each round's rows at its fitted software speed
+        from planner.calib.software import with_software_speed
+
+        return with_software_speed(from_mlperf(path))
     return read_measured(path)

@@ -3,6 +3,7 @@
 Kernel factors are fitted per accelerator family on the seeded training half of the kernel
 tables and shared by every engine; serving overheads per (engine, family) on the training half
 of the end-to-end rows (``planner.calib.shipped``). Writes planner/profiles/{vllm,sglang,trtllm}.yaml
+planner/data/mlperf_software.csv (the software speed of each MLPerf round, planner.calib.software)
 and docs/fit_report.json (priors, bounds, standard errors, held factors, rejected rows), which
 scripts/accuracy_report.py turns into docs/accuracy.md.
 
@@ -15,7 +16,7 @@ import argparse
 from pathlib import Path
 
 from planner.calib.kernels import ape, load_kernel_rows, predict, with_split
-from planner.calib.shipped import kernel_fits, render, render_report, serving_fits
+from planner.calib.shipped import kernel_fits, render, render_report, round_speed_fits, serving_fits
 from planner.profile import Efficiency
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +27,8 @@ def main() -> None:
     ap.add_argument("--calibration", default=str(ROOT.parent / "shared" / "calibration"))
     ap.add_argument("--out", default=str(ROOT / "planner" / "profiles"))
     ap.add_argument("--report", default=str(ROOT / "docs" / "fit_report.json"))
+    ap.add_argument("--software", default=str(ROOT / "planner" / "data" / "mlperf_software.csv"),
+                    help="where the software speed of each MLPerf round goes (planner.calib.software)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--min-rows", type=int, default=8, help="fewest training rows to fit a family")
     ap.add_argument("--min-kernel-rows", type=int, default=5,
@@ -52,7 +55,10 @@ def main() -> None:
         path = Path(args.out) / f"{engine}.yaml"
         path.write_text(render(doc))
         print(f"wrote {path}")
-    report = {"seed": args.seed, "kernel": kreports, **sreports}
+    speeds, rreports = round_speed_fits(cal, docs, args.seed)
+    Path(args.software).write_text(speeds.to_csv(index=False, lineterminator="\n"))
+    print(f"wrote {args.software}")
+    report = {"seed": args.seed, "kernel": kreports, **sreports, "software_rounds": rreports}
     Path(args.report).write_text(render_report(report))
     print(f"wrote {args.report}")
 

@@ -44,7 +44,7 @@ def test_headline_out_of_sample_errors(holdout):
     print(f"\nhold-out MdAPE: MLPerf throughput {100 * thr.median():.1f}% (n={len(thr)}), "
           f"TPOT {100 * tpot.median():.1f}% (n={len(tpot)}), TTFT {100 * ttft.median():.1f}% (n={len(ttft)})")
     assert len(thr) >= 80 and len(tpot) >= 500
-    assert thr.median() <= 0.12 and thr.quantile(0.9) <= 0.28  # 25.4% since Open-division rows are left out
+    assert thr.median() <= 0.09 and thr.quantile(0.9) <= 0.22  # 8.1% / 19.2% with the rounds' software speeds
     assert tpot.median() <= 0.14 and tpot.quantile(0.9) <= 0.35
     assert ttft.median() <= 0.40
 

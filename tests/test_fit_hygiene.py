@@ -74,6 +74,7 @@ def test_factors_on_a_bound_are_documented_and_unidentified_ones_held():
     fits = [(f"kernel {fam}", x) for fam, x in REPORT["kernel"].items()]
     fits += [(f"kernel {fam}", x) for fam, x in REPORT["kernel_from_serving"].items()]
     fits += [(f"{e} {fam}", x) for e, d in REPORT["overheads"].items() for fam, x in d.items()]
+    fits += [(f"software {key}", x) for key, x in REPORT["software_rounds"].items()]
     assert fits
     for label, fit in fits:
         for f in fit["factors"]:

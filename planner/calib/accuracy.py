@@ -11,6 +11,7 @@ import pandas as pd
 from planner.calib.kernels import with_split
 from planner.calib.measured import from_aiconfigurator_silicon, from_mlperf
 from planner.calib.published import from_published, published_path
+from planner.calib.software import with_software_speed
 from planner.errors import PlannerError
 from planner.hardware import default_hardware
 from planner.validate import Validation, validate_frame
@@ -28,13 +29,15 @@ def _known(df: pd.DataFrame) -> pd.DataFrame:
     return df[known].reset_index(drop=True)
 
 
-def serving_rows(calibration: Path, seed: int = 0, published: Path | None | bool = True) -> pd.DataFrame:
+def serving_rows(calibration: Path, seed: int = 0, published: Path | None | bool = True,
+                 software: bool = False) -> pd.DataFrame:
     """Silicon (aggregated), MLPerf Offline and MLPerf Server rows (Closed division) on known accelerators, with a
     ``train`` column, then the published AMD/Ascend rows (``planner.calib.published``; ``published``:
     True for the file found next to ``calibration`` or bundled with the tests, a path, or False for none).
     The Server rows come after the others and the published rows are split on their own with the same
     seed and appended last, so adding either left the split of the rows before them as it was.
-    ``origin`` says which set a row is from (silicon, mlperf, mlperf-server, published)."""
+    ``origin`` says which set a row is from (silicon, mlperf, mlperf-server, published). ``software``: MLPerf
+    rows get their round's software speed (``planner.calib.software``; for scoring, never for the fit)."""
     frames = [from_aiconfigurator_silicon(Path(calibration) / "aiconfigurator_silicon_sample.csv").assign(
                   origin="silicon"),
               from_mlperf(Path(calibration) / "mlperf_llm_all.csv", divisions=None).assign(origin="mlperf"),
@@ -44,6 +47,8 @@ def serving_rows(calibration: Path, seed: int = 0, published: Path | None | bool
     # the split is drawn over every row read, then MLPerf Open-division rows are left out (another
     # workload: ``from_mlperf``), so the other rows keep the half they were drawn into
     df = df[df["division"].fillna("closed") == "closed"].drop(columns=["division"]).reset_index(drop=True)
+    if software:
+        df = with_software_speed(df)
     path = published_path(calibration) if published is True else (published or None)
     if path is None:
         return df
@@ -54,7 +59,7 @@ def serving_rows(calibration: Path, seed: int = 0, published: Path | None | bool
 def holdout_validation(calibration: Path, seed: int = 0, published: Path | None | bool = True) -> Validation:
     """Validation of the shipped profiles on the hold-out half. Its rows carry ``origin`` and the
     accelerator family (``family``) of the measured row they score."""
-    df = serving_rows(calibration, seed, published)
+    df = serving_rows(calibration, seed, published, software=True)
     test = df[~df["train"]].drop(columns=["train"]).reset_index(drop=True)
     v = validate_frame(test)
     if not v.rows.empty:

@@ -32,6 +32,7 @@ from planner.calib.accuracy import serving_rows
 from planner.calib.fit import MapFit
 from planner.calib.kernels import KERNEL_FACTORS, fit_kernel_factors, load_kernel_rows, with_split
 from planner.calib.serving import OVERHEAD_FACTORS, fit_serving_map, identifiable
+from planner.calib.software import fit_round_speeds, speed_table
 from planner.errors import PlannerError
 from planner.hardware import default_hardware
 from planner.profile import Efficiency, parse_profile
@@ -184,6 +185,26 @@ def serving_fits(calibration: Path, kernel_values: dict[str, dict[str, float]], 
             log(f"{engine:7s} {fam:10s} serving fit on {len(rows)} rows, train MdAPE {100 * err:.1f}%")
         docs[engine] = doc
     return docs, reports
+
+
+def round_speed_fits(calibration: Path, docs: dict[str, dict], seed: int = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The software speed of each (engine, MLPerf round) on the training MLPerf Offline rows, predicted with
+    the fitted profile documents ``docs`` (``planner.calib.software``): the shipped table and its reports."""
+    measured = serving_rows(Path(calibration), seed)  # without speeds: the fit never reads its own output
+    rows = measured[(measured["origin"] == "mlperf") & measured["train"]
+                    & measured["engine"].isin(sorted(docs))].reset_index(drop=True)
+    profs = {e: parse_profile(doc, f"{e} (fitted)") for e, doc in docs.items()}
+    hw = default_hardware()
+    pred = []
+    for r in rows.to_dict("records"):
+        try:
+            pred.append(predict_row(r, profs[r["engine"]], hw).get("output_tokens_per_s", np.nan))
+        except PlannerError:
+            pred.append(np.nan)
+    fits = fit_round_speeds(rows, np.array(pred, dtype=float))
+    reports = {f"{e} {rnd}": fit_report(fit, source="MLPerf Offline rows of the round (training half)")
+               for (e, rnd), fit in sorted(fits.items())}
+    return speed_table(fits), reports
 
 
 def _evaluable(row: dict, profiles: dict[str, Any], hw: Any) -> bool:
