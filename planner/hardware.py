@@ -83,6 +83,13 @@ class Accelerator:
     all-reduce curves of ``planner/data/allreduce_curves.csv`` (``planner.perf.allreduce_curves``);
     empty, or a kind without curves, keeps the alpha-beta model."""
 
+    @property
+    def watts_per_tflop(self) -> float:
+        """Board power per dense 16-bit TFLOP/s (``tdp_w`` / bf16 or fp16 peak): what sets how far the
+        tensor clock falls under a compute-bound load (``Efficiency.compute_clock``)."""
+        base = self.peak_flops.get("bf16") or self.peak_flops.get("fp16") or 0.0
+        return self.tdp_w / (base / 1e12) if base > 0 and self.tdp_w > 0 else 0.0
+
     def supports(self, dtype: str) -> bool:
         """True when the matrix units run ``dtype`` natively."""
         return dtype in self.peak_flops

@@ -70,6 +70,8 @@ class Efficiency:
     ttft_overhead_s: float = 0.0
     bench_waves: float = 5.0
     comm_curves: float = 1.0
+    power_ref_w_per_tflop: float = 0.0
+    power_beta: float = 0.0
     memory_util: float = 0.90
     runtime_overhead_bytes: float = 1.0e9
     token_budget: float = 8192
@@ -100,6 +102,17 @@ class Efficiency:
     def attn_eff(self, m: float) -> float:
         """Attention efficiency at ``m`` = tokens per sequence (queries in prefill, context in decode)."""
         return _sat(m, self.attn_eff_max, self.attn_m_half)
+
+    def compute_clock(self, w_per_tflop: float) -> float:
+        """Share of its datasheet tensor rate a card sustains in compute-bound kernels, from its board
+        power per dense 16-bit TFLOP/s ``w`` against the family's reference part (``power_ref_w_per_tflop``,
+        the part the kernel factors were fitted on): ``min(1, w/w_ref)^power_beta``. A card with less
+        power per unit of tensor rate meets its power limit first and lowers its clock; with
+        P ∝ f·V², β = 1/3 where the voltage follows the clock and 1 where it sits at its floor
+        (``planner.perf.power``). 1 without a reference (``power_ref_w_per_tflop`` 0)."""
+        if self.power_ref_w_per_tflop <= 0 or self.power_beta <= 0 or w_per_tflop <= 0:
+            return 1.0
+        return min(1.0, w_per_tflop / self.power_ref_w_per_tflop) ** self.power_beta
 
     def mem_eff(self, nbytes: float) -> float:
         """Bandwidth efficiency of one kernel moving ``nbytes``: ``mem_eff_max·b/(b + mem_bytes_half)``."""
@@ -152,6 +165,8 @@ class KernelFactors:
     comm_eff: float = 1.0
     comm_latency_s: float = 0.0
     launch_s: float = 0.0
+    power_ref_w_per_tflop: float = 0.0
+    power_beta: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -343,6 +343,10 @@ table below).
   "kernel cdna3", "kernel ascend-a2", "kernel ascend-a3", with standard errors); every other factor
   keeps its default, and per-engine overheads are fitted only where an (engine, family) pair has 8
   training rows (vllm cdna3), so the Ascend overheads are the defaults.
+- MI300X and MI325X are one die and one peak at 750 and 1000 W. The MI300X runs its tensor cores
+  at a lower clock (power-limited clocks, `planner.perf.power` and docs/concepts.md). The CDNA3 fit
+  also fits the clock exponent `power_beta` on the two together, and every family with a reference
+  part uses it: H100 NVL and PCIe against H100 SXM, A100 PCIe against A100 SXM, L4 against L40S.
 - Speculative decoding: every SGLang Ascend row ran EAGLE-3 or DeepSeek MTP. They are predicted
   with `planner.speculative` at the stated draft tokens per step (`--speculative-num-steps`) and
   accept length (SGLang's "Accept length", tokens per verify step), so the fitted efficiencies

@@ -84,7 +84,8 @@ def test_families_without_kernel_tables_are_fitted_from_serving_rows():
         rep = REPORT["kernel_from_serving"][fam]
         assert sum(rep["rows_per_engine"].values()) >= 5
         got = {f["name"]: f for f in rep["factors"]}
-        assert set(got) == {"mem_eff_max", "gemm_eff_max"}
+        # CDNA3 also fits the power-limited clock exponent: MI300X and MI325X are one die at 750 and 1000 W
+        assert set(got) == {"mem_eff_max", "gemm_eff_max"} | ({"power_beta"} if fam == "cdna3" else set())
         for f in got.values():
             assert f["lo"] <= f["value"] <= f["hi"]
             assert f["status"] in ("fitted", "held") or f["status"].endswith("bound")

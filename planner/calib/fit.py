@@ -78,6 +78,8 @@ PRIORS: dict[str, Prior] = {
     "fp8_eff_scale": Prior(0.45, 0.3, 1.0, why="share of the 16-bit efficiency 8-bit kernels keep"),
     "fp4_eff_scale": Prior(0.45, 0.2, 1.0, why="share of the 16-bit efficiency 4-bit kernels keep"),
     "mem_eff_max": Prior(0.3, 0.3, 0.95, why="HBM bandwidth fraction of large copies"),
+    # Power-limited clock exponent (planner.perf.power): P ∝ f·V², 1/3 with V following f, 1 at the V floor
+    "power_beta": Prior(0.25, 1.0 / 3.0, 1.0, why="exponent of the tensor clock in board power per TFLOP/s"),
     "mem_bytes_half": Prior(LN1000, 1e4, 1e9, log=True, why="bytes at which a kernel reaches half its bandwidth"),
     "launch_s": Prior(LN27, 1e-6, 1e-4, log=True, why="fixed cost of a kernel launched alone"),
     "comm_eff": Prior(0.45, 0.1, 1.0, why="link-bandwidth fraction of a ring collective"),

@@ -35,6 +35,7 @@ from planner.calib.serving import OVERHEAD_FACTORS, fit_serving_map, identifiabl
 from planner.calib.software import fit_round_speeds, speed_table
 from planner.errors import PlannerError
 from planner.hardware import default_hardware
+from planner.perf.power import BETA_PRIOR, POWER_REFERENCE
 from planner.profile import Efficiency, parse_profile
 from planner.validate import predict_row
 
@@ -62,6 +63,7 @@ UNCALIBRATED = {"gemm_eff_max": 0.70, "gemm_m_half": 64.0, "gemm_k_half": 256.0,
                 "mem_bytes_half": 1.0e6, "launch_s": 1.2e-5, "kernel_overhead_s": 3.0e-6, "seq_overhead_s": 5.0e-6,
                 "comm_eff": 0.55, "comm_latency_s": 8.0e-6, "ttft_overhead_s": 5.0e-3, "bench_waves": 5.0}
 SERVING_KERNEL_FACTORS = ("mem_eff_max", "gemm_eff_max")  # fitted from serving rows where no kernel tables
+POWER_FIT_FAMILY = "cdna3"  # MI300X (750 W) and MI325X (1000 W): one die and peak at two board powers
 HEADER = "# Written by scripts/fit_profiles.py; edit the script or re-run it rather than this file.\n"
 DESCRIPTION = ("{engine} profile. Kernel factors fitted per family by scripts/fit_profiles.py on aiconfigurator "
                "kernel tables (MAP fit, shared by every engine; hold-out errors, priors and standard errors in "
@@ -104,10 +106,21 @@ def kernel_fits(calibration: Path, seed: int = 0, families: tuple[str, ...] | No
     return values, reports
 
 
-def _doc(engine: str, families: dict[str, dict[str, float]]) -> dict[str, Any]:
+def power_blocks(beta: float = BETA_PRIOR, hw: Any = None) -> dict[str, dict[str, float]]:
+    """Per family with a reference part (``planner.perf.power``): its board power per dense BF16 TFLOP/s
+    (from hardware_db) and the clock exponent β."""
+    hw = hw or default_hardware()
+    return {fam: {"power_ref_w_per_tflop": rounded(hw.get(ref).watts_per_tflop), "power_beta": rounded(beta)}
+            for fam, ref in sorted(POWER_REFERENCE.items())}
+
+
+def _doc(engine: str, families: dict[str, dict[str, float]],
+         power: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+    power = power_blocks() if power is None else power
+    names = sorted(set(families) | set(power))
     return {"engine": engine, "description": DESCRIPTION.format(engine=engine),
             "defaults": {**{k: rounded(v) for k, v in UNCALIBRATED.items()}, **ENGINES[engine]},
-            "families": {fam: dict(vals) for fam, vals in sorted(families.items())}}
+            "families": {fam: {**families.get(fam, {}), **power.get(fam, {})} for fam in names}}
 
 
 def serving_fits(calibration: Path, kernel_values: dict[str, dict[str, float]], seed: int = 0,
@@ -138,12 +151,15 @@ def serving_fits(calibration: Path, kernel_values: dict[str, dict[str, float]], 
         return grp.sample(frac=1.0, random_state=seed).head(max_rows)
 
     fams = sorted(f for f in measured["family"].unique() if families is None or f in families)
-    # 1b. families without kernel tables: bandwidth/compute efficiencies from the end-to-end rows
+    power = power_blocks(hw=hw)
+    # 1b. families without kernel tables: bandwidth/compute efficiencies from the end-to-end rows; the
+    # power-limited clock exponent with them where the family has a reference part (planner.perf.power)
     for fam in fams:
         if fam in kernel_values:
             continue
         rows = kernel_rows(fam)
-        profs = {e: parse_profile(_doc(e, kernel_values), f"{e} (fitting)") for e in sorted(set(rows["engine"]))}
+        profs = {e: parse_profile(_doc(e, kernel_values, power), f"{e} (fitting)")
+                 for e in sorted(set(rows["engine"]))}
         rows = rows[[_evaluable(r, profs, hw) for r in rows.to_dict("records")]]
         if len(rows) < min_kernel_rows:
             log(f"{fam:10s} kernel factors from serving rows skipped: {len(rows)} evaluable training rows "
@@ -151,19 +167,22 @@ def serving_fits(calibration: Path, kernel_values: dict[str, dict[str, float]], 
             continue
         used = sorted(set(rows["engine"]))
         profs = {e: profs[e] for e in used}
+        factors = SERVING_KERNEL_FACTORS + (("power_beta",) if fam == POWER_FIT_FAMILY else ())
         try:
-            eff, fit = fit_serving_map(rows, profs, fam, hw, factors=SERVING_KERNEL_FACTORS)
+            eff, fit = fit_serving_map(rows, profs, fam, hw, factors=factors)
         except PlannerError as exc:
             log(f"{fam:10s} kernel factors from serving rows skipped: {exc}")
             continue
         kernel_values[fam] = {k: rounded(getattr(eff, k)) for k in SERVING_KERNEL_FACTORS}
+        if fam == POWER_FIT_FAMILY:  # one physical exponent: every family with a reference part uses it
+            power = power_blocks(eff.power_beta, hw)
         per_engine = {e: int((rows["engine"] == e).sum()) for e in used}
         reports["kernel_from_serving"][fam] = fit_report(
             fit, source=f"{', '.join(used)} end-to-end rows (training half)", rows_per_engine=per_engine)
         log(f"{fam:10s} kernel factors from {len(rows)} serving rows ({per_engine})")
     docs = {}
     for engine in engines:
-        doc = _doc(engine, kernel_values)
+        doc = _doc(engine, kernel_values, power)
         prof = parse_profile(doc, f"{engine} (fitting)")
         for fam in fams:
             rows = train_rows(engine, fam)

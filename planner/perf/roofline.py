@@ -105,7 +105,7 @@ def op_time(op: Op, acc: Accelerator, eff: Efficiency, span_gpus: int = 1, isola
         else:
             base = acc.peak_flops.get("bf16") or acc.peak_flops.get("fp16") or peak
             eta = eff.gemm_eff(op.m, op.k, peak / base)
-        eta = eta * eff.dtype_scale(op.dtype) * op.eff_scale
+        eta = eta * eff.dtype_scale(op.dtype) * op.eff_scale * eff.compute_clock(acc.watts_per_tflop)
         compute_s = op.flops / (peak * np.maximum(eta, 1e-30))
     memory_s = 0.0
     if anywhere(op.bytes > 0):
