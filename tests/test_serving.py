@@ -34,10 +34,14 @@ def test_queueing_formulas_hand_worked():
 
 
 def test_kv_capacity_caps_concurrency_hand_worked():
-    inst = instance_model(DEP, "colocated", RequestSize(1024, 1024))
-    # mean occupancy per sequence = I + O/2 = 1536 tokens
-    assert inst.caps["kv_capacity"] == pytest.approx(inst.memory.max_kv_tokens / 1536)
+    inst = instance_model(DEP, "colocated", RequestSize(1024, 1024), open_loop=False)
+    # offline: mean occupancy per sequence = I + O/2 = 1536 tokens
+    K = inst.memory.max_kv_tokens
+    assert inst.caps["kv_capacity"] == pytest.approx(K / 1536)
     assert inst.caps["token_budget"] == pytest.approx(DEP.eff.token_budget / 2)
+    # open loop: C·1536 + z·√(C·v) = K with v = O²/12 (fixed prompts: only the place in the decode varies)
+    c = instance_model(DEP, "colocated", RequestSize(1024, 1024)).caps["kv_capacity"]
+    assert c * 1536 + 2.3263478740 * (c * 1024**2 / 12) ** 0.5 == pytest.approx(K, rel=1e-8)
 
 
 def test_offline_estimate_fields_and_bound():
@@ -149,15 +153,17 @@ def test_does_not_fit_says_why():
 def test_tpot_tail_widens_with_mixed_prompt_lengths_and_short_answers():
     """The p99 TPOT spread from steps that carry prompt chunks grows with the input-length CV² (chunk
     sizes vary) and with fewer decode steps per request (E[1/n] over the bucket); the mean does not."""
-    def at(size: RequestSize) -> tuple[float, float]:
-        inst = instance_model(DEP, "colocated", size)
-        lat = inst.latency(0.6 * inst.max_rps, (99.0,))
+    rate = 0.6 * instance_model(DEP, "colocated", RequestSize(1024, 128)).max_rps
+
+    def at(size: RequestSize) -> tuple[float, float]:  # one rate: the KV cap's room for spread moves max_rps
+        lat = instance_model(DEP, "colocated", size).latency(rate, (99.0,))
         return lat.tpot_s["mean"], lat.tpot_s["p99"]
 
     fixed = at(RequestSize(1024, 128))
     mixed = at(RequestSize(1024, 128, cs2=0.8))
     short = at(RequestSize(1024, 128, cs2=0.8, decode_steps=40))
-    assert fixed[0] == pytest.approx(mixed[0], rel=1e-9) == pytest.approx(short[0], rel=1e-9)
+    # the mean: the same to the operating-point grid, which ends at each size's own KV cap
+    assert fixed[0] == pytest.approx(mixed[0], rel=1e-2) == pytest.approx(short[0], rel=1e-2)
     assert fixed[1] < mixed[1] < short[1]
 
 

@@ -43,6 +43,8 @@ from planner.serving.prefill_time import chunked_prefill_s, step_s
 from planner.speculative import cached_tokens, new_tokens
 
 ROLES = ("colocated", "prefill", "decode")
+KV_OVERFLOW = 0.99
+"""Open loop, the KV cap keeps the running requests' tokens within memory at this quantile (``caps``)."""
 
 
 def seen_batch(concurrency):
@@ -127,10 +129,25 @@ class Instance:
     @cached_property
     def caps(self) -> dict[str, float]:
         """Upper bounds on decode concurrency, by what imposes them (KV: a request's own tokens; the
-        sequence cap of every data-parallel attention rank together, ``Deployment.seq_cap``)."""
+        sequence cap of every data-parallel attention rank together, ``Deployment.seq_cap``).
+
+        Open loop, the KV cap leaves room for the spread of what the running requests hold: C of them
+        hold C·m tokens on average (m = I' + O/2) with variance C·v, v = cs²·I'² + O²/12 (the bucket's
+        input lengths, and a request's place in its own decode), and an engine that admits a request
+        when its prompt fits preempts one when the rest grow past the memory. The cap is the C whose
+        total stays within K at the ``KV_OVERFLOW`` quantile: C·m + z·√(C·v) = K, so
+        √C = (−z√v + √(z²v + 4mK))/(2m). Offline and closed-loop runs (throughput, where a preempted
+        request is recomputed at little cost) keep mean occupancy, C = K/m."""
         O = self.size.osl
-        return {"kv_capacity": self.memory.max_kv_tokens / (self.fresh_isl + O / 2.0),
-                "max_seqs": float(self.dep.seq_cap)}
+        m = self.fresh_isl + O / 2.0
+        kv = self.memory.max_kv_tokens
+        cap = kv / m
+        if self.open_loop and self.role != "prefill" and cap > 1.0:
+            v = float(self.size.cs2 or 0.0) * self.fresh_isl**2 + O * O / 12.0
+            z = float(ndtri(KV_OVERFLOW))
+            root = (-z * math.sqrt(v) + math.sqrt(z * z * v + 4.0 * m * kv)) / (2.0 * m)
+            cap = max(root * root, 1.0)
+        return {"kv_capacity": cap, "max_seqs": float(self.dep.seq_cap)}
 
     # --- speculative decoding and prefix caching (planner.speculative) ---------------------
     @property
