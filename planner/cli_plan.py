@@ -267,7 +267,7 @@ def validate_cmd(measured: Path = typer.Argument(..., help="Measured CSV (our sc
             fail(f"{name}: expected a fraction in (0, 1] such as 0.15 for 15% (got {val})")
     check_output(junit, "--junit", (".xml",))
     refuse_inputs(junit, "--junit", measured, profile)
-    df = read_measured_any(measured)
+    df = read_measured_any(measured, software=profile is None)  # round speeds are the shipped profiles'
     prof = load_profile(profile) if profile else None
     if not quiet and not as_json and sys.stderr.isatty():
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -309,7 +309,7 @@ def calibrate_cmd(measured: Path = typer.Argument(..., help="Measured CSV (our s
 
     check_output(output, "--output", (".yaml", ".yml"))
     refuse_inputs(output, "--output", measured, engine)
-    df = read_measured_any(measured)
+    df = read_measured_any(measured, software=False)  # the user's own software: no shipped round speeds
     if not quiet and not as_json and sys.stderr.isatty():
         with err.status(f"fitting {engine} factors to {len(df)} rows (robust least squares)"):
             report = calibrate(df, engine=engine, output=output, holdout=holdout, seed=seed, hw=_hw())

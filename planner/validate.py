@@ -137,7 +137,7 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
     A ``software_speed`` s (the row's software runs every step s times as fast as the profile:
     ``planner.calib.software``) rescales time exactly: the model is evaluated at rate λ/s with p99
     limits s·L, and its throughput and rates come back times s, its latencies over s."""
-    speed = _num(row.get("software_speed"))
+    speed = _cell(row, "software_speed")
     if speed is not None and speed != 1.0:
         if speed <= 0:
             raise PlannerError(f"software_speed: expected a positive factor, got {row.get('software_speed')!r}")
@@ -147,7 +147,10 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
                 slow[k] = _num(row[k]) * speed
         if _num(row.get("rate_rps")) is not None and _limits(row) is None:
             slow["rate_rps"] = _num(row["rate_rps"]) / speed
-        pred = predict_row(slow, profile, hw, profiles)
+        try:
+            pred = predict_row(slow, profile, hw, profiles)
+        except PlannerError as exc:  # its rates and limits were on the profile's clock
+            raise PlannerError(f"{exc} (at software_speed {speed:g}: rates / {speed:g}, limits x {speed:g})") from None
         return {k: (v * speed if k in ("output_tokens_per_s", "rate_rps") else v / speed if k in ("ttft_s", "tpot_s")
                     else v) for k, v in pred.items()}
     profiles = profiles if profiles is not None else {}
@@ -216,12 +219,26 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
     return best
 
 
-def _limits(row: dict) -> SLO | None:
-    """The p99 limits a row's rate was tuned against (``ttft_limit_s`` and ``tpot_limit_s``, both set: an
-    MLPerf Server run, whose submitter raised ``target_qps`` until the next step would break one), else None."""
-    ttft, tpot = _num(row.get("ttft_limit_s")), _num(row.get("tpot_limit_s"))
-    if ttft is None or tpot is None:
+def _cell(row: dict, key: str) -> float | None:
+    """An optional numeric cell: None when blank or NaN; a one-line error when it holds something else."""
+    v = row.get(key)
+    if v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip()):
         return None
+    f = _num(v)
+    if f is None:
+        raise PlannerError(f"{key}: expected a number, got {v!r}")
+    return f
+
+
+def _limits(row: dict) -> SLO | None:
+    """The p99 limits a row's rate was tuned against (``ttft_limit_s`` and ``tpot_limit_s``: an MLPerf
+    Server run, whose submitter raised ``target_qps`` until the next step would break one), else None."""
+    ttft, tpot = _cell(row, "ttft_limit_s"), _cell(row, "tpot_limit_s")
+    if ttft is None and tpot is None:
+        return None
+    if ttft is None or tpot is None:
+        raise PlannerError("ttft_limit_s/tpot_limit_s: expected both limits (a run tuned to its p99 TTFT and "
+                           "TPOT limits), or neither")
     if ttft <= 0 or tpot <= 0:
         raise PlannerError(f"ttft_limit_s/tpot_limit_s: expected positive seconds, got {ttft!r}/{tpot!r}")
     return SLO(ttft_s=ttft, tpot_s=tpot, percentile=99.0)
@@ -243,9 +260,15 @@ def _at_limits(d: Any, isl: int, osl: int, isl_p99: float | None, instances: int
 
     lengths = LogNormal.from_mean_p99(isl, isl_p99) if isl_p99 and isl_p99 > isl else Fixed(isl)
     size = request_size(Workload(1.0, lengths, Fixed(osl)), limits.percentile)
+    if d.model.max_context and isl + osl > d.model.max_context:
+        raise PlannerError(f"isl/osl: isl + osl within the model's {d.model.max_context:,}-token context, got "
+                           f"{isl + osl:,}")
     inst = instance_model(d, "colocated", size, arrival_cv=1.0, open_loop=True, pool=instances)
     if not inst.fits:
         raise PlannerError(f"does not fit: {inst.memory.reason}")
+    if not inst.grid:
+        raise PlannerError(f"cannot serve one request of {size.isl:.0f}+{size.osl:.0f} tokens: its concurrency "
+                           "caps allow no sequence")
     rate, _ = inst.goodput(limits.ttft_s, limits.tpot_s, limits.percentile)
     if rate <= 0:
         raise PlannerError(f"no rate meets p99 TTFT <= {limits.ttft_s:g} s and TPOT <= {limits.tpot_s:g} s")
@@ -349,9 +372,11 @@ def validate_frame(df: pd.DataFrame, profile: Profile | None = None, hw: Hardwar
     return Validation(rows, summary, tuple(skipped), families)
 
 
-def read_measured_any(path: Path | str) -> pd.DataFrame:
+def read_measured_any(path: Path | str, software: bool = True) -> pd.DataFrame:
     """Our measured schema, a published format recognised by its header (MLPerf, aiconfigurator), or a
-    ``vllm bench serve`` result JSON (``.json``)."""
+    ``vllm bench serve`` result JSON (``.json``). ``software``: an MLPerf extract's rows get their round's
+    software speed (``planner.calib.software``), which is relative to the shipped profiles, so only where
+    those predict: not with another profile, and not for ``calibrate``, which fits the user's own."""
     from planner.calib.measured import from_aiconfigurator_silicon, from_mlperf, from_vllm_bench, read_measured
 
     if str(path).lower().endswith(".json"):
@@ -365,5 +390,6 @@ def read_measured_any(path: Path | str) -> pd.DataFrame:
     if "tokens_per_s_per_accel" in head:  # each round's rows at its fitted software speed
         from planner.calib.software import with_software_speed
 
-        return with_software_speed(from_mlperf(path))
+        rows = from_mlperf(path)
+        return with_software_speed(rows) if software else rows
     return read_measured(path)

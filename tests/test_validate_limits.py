@@ -44,8 +44,17 @@ def test_the_submitted_rate_is_scored_and_a_rate_beyond_capacity_is_not_skipped(
     assert plain.rows.empty and "exceeds this instance's capacity" in plain.skipped[0][1]
 
 
-def test_limits_must_be_positive_and_one_alone_is_ignored():
-    with pytest.raises(PlannerError, match="ttft_limit_s/tpot_limit_s"):
+def test_limits_must_be_two_positive_numbers():
+    with pytest.raises(PlannerError, match="ttft_limit_s/tpot_limit_s: expected positive"):
         predict_row({**ROW, "tpot_limit_s": -1.0})
-    one = predict_row({**ROW, "tpot_limit_s": math.nan})
-    assert "rate_rps" not in one  # predicted at its rate, as any rate row
+    with pytest.raises(PlannerError, match="expected both limits"):
+        predict_row({**ROW, "tpot_limit_s": math.nan})
+    with pytest.raises(PlannerError, match="ttft_limit_s: expected a number"):
+        predict_row({**ROW, "ttft_limit_s": "two seconds"})
+    plain = predict_row({k: v for k, v in ROW.items() if not k.endswith("_limit_s")})
+    assert "rate_rps" not in plain  # without limits: predicted at its rate, as any rate row
+
+
+def test_a_limit_row_beyond_the_models_context_says_so():
+    with pytest.raises(PlannerError, match="context"):
+        predict_row({**ROW, "isl": 200_000})

@@ -56,10 +56,16 @@ def serving_rows(calibration: Path, seed: int = 0, published: Path | None | bool
     return pd.concat([df, pub], ignore_index=True)
 
 
-def holdout_validation(calibration: Path, seed: int = 0, published: Path | None | bool = True) -> Validation:
+def holdout_validation(calibration: Path, seed: int = 0, published: Path | None | bool = True,
+                       software: bool = True, limits: bool = True) -> Validation:
     """Validation of the shipped profiles on the hold-out half. Its rows carry ``origin`` and the
-    accelerator family (``family``) of the measured row they score."""
-    df = serving_rows(calibration, seed, published, software=True)
+    accelerator family (``family``) of the measured row they score. ``software``: MLPerf rows at their
+    round's software speed; ``limits``: MLPerf Server rows at the model's own highest rate meeting their
+    p99 limits (``planner.validate``), else at their submitted rate. Both off: the rows as the planner
+    predicts a deployment (speed 1, at a rate), which is what ``scripts/gen_uncertainty.py`` wants."""
+    df = serving_rows(calibration, seed, published, software=software)
+    if not limits:
+        df = df.drop(columns=[c for c in ("ttft_limit_s", "tpot_limit_s") if c in df.columns])
     test = df[~df["train"]].drop(columns=["train"]).reset_index(drop=True)
     v = validate_frame(test)
     if not v.rows.empty:

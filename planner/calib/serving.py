@@ -122,7 +122,9 @@ def fit_serving_map(rows: pd.DataFrame, profile: Profile | dict[str, Profile], f
         raise PlannerError(f"no evaluable measured rows for family {family} (first reason: {first_error})")
     recs = usable
     factors = factors or identifiable(recs)
-    meas = [{m: float(r[m]) for m in METRICS if _pos(r.get(m))} for r in recs]
+    # a row tuned to its p99 limits measured its rate too (planner.validate: predicted at the model's own)
+    meas = [{**{m: float(r[m]) for m in METRICS if _pos(r.get(m))},
+             **({"rate_rps": float(r["rate_rps"])} if _tuned(r) else {})} for r in recs]
 
     def make(vals: dict[str, float], prof: Profile | None = None) -> Efficiency:
         b = base if prof is None else prof.for_accelerator(acc_ids[0], family)
@@ -149,6 +151,11 @@ def fit_serving_map(rows: pd.DataFrame, profile: Profile | dict[str, Profile], f
     fit = map_fit(resid, {f: float(getattr(base, f)) for f in factors}, SERVING_PRIORS, f_scale=0.2, step=0.015,
                   max_nfev=max_nfev)
     return make(fit.values), fit
+
+
+def _tuned(row: dict) -> bool:
+    """A rate row with both p99 limits (``planner.validate._limits``)."""
+    return _pos(row.get("rate_rps")) and _pos(row.get("ttft_limit_s")) and _pos(row.get("tpot_limit_s"))
 
 
 def _pos(v: object) -> bool:

@@ -154,7 +154,7 @@ def serving_fits(calibration: Path, kernel_values: dict[str, dict[str, float]], 
     power = power_blocks(hw=hw)
     # 1b. families without kernel tables: bandwidth/compute efficiencies from the end-to-end rows; the
     # power-limited clock exponent with them where the family has a reference part (planner.perf.power)
-    for fam in fams:
+    for fam in sorted(fams, key=lambda f: f != POWER_FIT_FAMILY):  # the exponent's family first: others use it
         if fam in kernel_values:
             continue
         rows = kernel_rows(fam)

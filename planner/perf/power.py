@@ -14,7 +14,9 @@ credited more (its clock is taken as the reference's). Dynamic power is P ∝ f�
 follows the clock, P ∝ f³ and β = 1/3. Where it sits at its floor, P ∝ f and β = 1. β is fitted,
 with a prior of 2/3 in [1/3, 1], on the MI300X and MI325X rows together (``scripts/fit_profiles.py``,
 the "kernel cdna3" fit). Those are the one pair of parts with the same die and peak at two board
-powers, and every family with a reference uses the value. Memory-bound work is not scaled.
+powers, and every family with a reference uses the value. The rows move it little from its prior,
+since the two parts' rows are also of different MLPerf rounds; docs/accuracy.md gives the value and
+its standard error. Memory-bound work is not scaled.
 """
 
 from __future__ import annotations

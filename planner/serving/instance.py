@@ -57,7 +57,8 @@ def seen_batch(concurrency):
 @dataclass(frozen=True)
 class RequestSize:
     """Representative request: mean input/output tokens, the input length at the SLO
-    percentile (for TTFT tails) and the squared CV of prefill work (queueing)."""
+    percentile (for TTFT tails) and the squared CV of the input lengths (``cs2``: prefill queueing, the
+    TPOT tail's chunk sizes and the KV cap's room for spread)."""
 
     isl: float
     osl: float
