@@ -258,6 +258,22 @@ def _edges(x: np.ndarray, n: int) -> np.ndarray:
     return np.unique(e)
 
 
+def _draws(workload: Workload, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The requests ``bucketize`` reads: a trace's pairs, else Latin-hypercube draws (its docstring)."""
+    if workload.pairs is not None:
+        return workload.pairs[:, 0], workload.pairs[:, 1]
+    rng = np.random.default_rng(seed)  # one draw in each of n equal-probability strata per axis, paired at random
+    isl, osl = (d.ppf((rng.permutation(n_samples) + rng.random(n_samples)) / n_samples)
+                for d in (workload.input_len, workload.output_len))
+    return isl, osl
+
+
+def prompt_tail(workload: Workload, percentile: float, n_samples: int = 20000, seed: int = 0) -> float:
+    """The whole workload's prompt length at ``percentile``: the longest prompt any bucket's TTFT tail is
+    planned for (``bucketize``); longer prompts are the (1 − percentile) share the SLO lets miss."""
+    return float(np.percentile(_draws(workload, n_samples, seed)[0], percentile))
+
+
 def bucketize(
     workload: Workload, n_isl: int = 8, n_osl: int = 5, n_samples: int = 20000, seed: int = 0,
     percentile: float = 90.0,
@@ -272,12 +288,7 @@ def bucketize(
     """
     n_isl, n_osl = _count(n_isl, "n_isl", 1), _count(n_osl, "n_osl", 1)
     n_samples = _count(n_samples, "n_samples", 1)
-    if workload.pairs is not None:
-        isl, osl = workload.pairs[:, 0], workload.pairs[:, 1]
-    else:  # Latin hypercube: one draw in each of n equal-probability strata per axis, paired at random
-        rng = np.random.default_rng(seed)
-        isl, osl = (d.ppf((rng.permutation(n_samples) + rng.random(n_samples)) / n_samples)
-                    for d in (workload.input_len, workload.output_len))
+    isl, osl = _draws(workload, n_samples, seed)
     ei, eo = _edges(isl, n_isl), _edges(osl, n_osl)
     ci = np.searchsorted(ei, isl, side="right") - 1
     co = np.searchsorted(eo, osl, side="right") - 1

@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                   "planner.multi_result", "planner.multi_planning", "planner.day")),
     ("validation and calibration", ("planner.calib", "planner.validate", "planner.calibrate", "planner.sheet",
                                      "planner.batch", "planner.sweep",
-                                     "planner.verify", "planner.verify_result")),
+                                     "planner.verify", "planner.verify_checks", "planner.verify_result")),
     ("report (tables, files, plots)", ("planner.report", "planner.emit")),
     ("facade and CLI", ("planner.api", "planner.cli", "planner.cli_plan", "planner.cli_fleet", "planner.cli_sweep",
                         "planner.cli_multi",

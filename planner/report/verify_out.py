@@ -27,14 +27,14 @@ def render(v: Verification, console: Console) -> None:
                   highlight=False)
     p = f"p{slo.get('percentile', 99):g}"
     b = Table(title="attainment per bucket (simulated)")
-    for col in ("#", "input tokens", "output tokens", "requests", "TTFT ok", "TPOT ok", "both", "needed",
-                f"TTFT {p}", f"TPOT {p}", "meets"):
+    for col in ("#", "input tokens", "output tokens", "requests", "beyond tail", "TTFT ok", "TPOT ok", "both",
+                "needed", f"TTFT {p}", f"TPOT {p}", "meets"):
         b.add_column(col, justify="right")
     for r in v.buckets:
         need = f">= {100 * (r.required - r.tolerance):.1f}%" if r.requests else "-"
         mark = "-" if not r.requests else ("[green]yes[/]" if r.meets else "[red]no[/]")
-        b.add_row(str(r.index), r.isl, r.osl, str(r.requests), _pct(r.ttft_ok), _pct(r.tpot_ok), _pct(r.attainment),
-                  need, seconds(r.ttft_s), seconds(r.tpot_s), mark)
+        b.add_row(str(r.index), r.isl, r.osl, str(r.requests), str(r.beyond_tail), _pct(r.ttft_ok), _pct(r.tpot_ok),
+                  _pct(r.attainment), need, seconds(r.ttft_s), seconds(r.tpot_s), mark)
     console.print(b)
     g = Table(title="groups (simulated)")
     for col in ("group", "instances", "smallest", "requests", "req/s", "tokens/s", "busy", "planned util.",
