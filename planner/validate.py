@@ -179,6 +179,7 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
         t for t in TP_CHOICES if t <= acc.scaleup_domain and (count is None or t * pp <= count)]
     best: dict[str, float] | None = None
     best_score = -math.inf
+    tuned: tuple[float, Any, float, int, float] | None = None  # (goodput per GPU, instance, rate, instances, tp)
     last_err: Exception | None = None
     for tp in tps:
         try:
@@ -193,10 +194,10 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
                 kwargs["rate_rps"] = _num(row.get("rate_rps")) / instances
                 kwargs["pool"] = instances
             isl_p99 = _num(row.get("isl_p99"))
-            if mode == "rate" and limits is not None:
-                pred, score = _at_limits(d, isl, osl, isl_p99, instances, limits, stat)
-                if best is None or score > best_score:
-                    best, best_score = {**pred, "tp": float(tp)}, score
+            if mode == "rate" and limits is not None:  # latencies only for the chosen TP, after the loop
+                inst, rate = _at_limits(d, isl, osl, isl_p99, instances, limits)
+                if tuned is None or rate / d.parallel.gpus > tuned[0]:
+                    tuned = (rate / d.parallel.gpus, inst, rate, instances, float(tp))
                 continue
             if isl_p99 and isl_p99 > isl:
                 wl = Workload(kwargs.get("rate_rps") or 1.0, LogNormal.from_mean_p99(isl, isl_p99), Fixed(osl))
@@ -214,6 +215,9 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
         score = (est.max_rps / (tp * pp) if mode == "rate" else pred["output_tokens_per_s"])
         if best is None or score > best_score:
             best, best_score = pred, score
+    if tuned is not None:
+        _, inst, rate, instances, tp = tuned
+        return {**_latency_at(inst, rate, instances, stat), "tp": tp}
     if best is None:
         raise PlannerError(str(last_err) if last_err else "no parallelism fits")
     return best
@@ -244,8 +248,8 @@ def _limits(row: dict) -> SLO | None:
     return SLO(ttft_s=ttft, tpot_s=tpot, percentile=99.0)
 
 
-def _at_limits(d: Any, isl: int, osl: int, isl_p99: float | None, instances: int, limits: SLO,
-               stat: str) -> tuple[dict[str, float], float]:
+def _at_limits(d: Any, isl: int, osl: int, isl_p99: float | None, instances: int,
+               limits: SLO) -> tuple[Any, float]:
     """A run tuned to its limits, predicted at the model's own operating point: the highest rate per
     instance whose p99 TTFT and TPOT meet the limits (``goodput``, Poisson arrivals shared by the
     system's instances as one G/G/n queue), and the latencies there. Scored: that rate times the instances
@@ -254,7 +258,8 @@ def _at_limits(d: Any, isl: int, osl: int, isl_p99: float | None, instances: int
     Why not the latencies at the submitted rate: the submitted rates sit at 90-99% of capacity, where
     TTFT and TPOT grow like 1/(1 − ρ) and a few percent of capacity error is a factor in latency; the
     highest rate meeting the limits is what the run measured, and it is well-conditioned. Returns
-    (predictions, goodput per GPU: the submitter's choice of TP is the one with the most)."""
+    (instance model, that rate per instance); the submitter's choice of TP is the one with the most of it
+    per GPU, and ``_latency_at`` gives the latencies there."""
     from planner.serving.estimate import request_size
     from planner.serving.roles import instance_model
 
@@ -272,13 +277,17 @@ def _at_limits(d: Any, isl: int, osl: int, isl_p99: float | None, instances: int
     rate, _ = inst.goodput(limits.ttft_s, limits.tpot_s, limits.percentile)
     if rate <= 0:
         raise PlannerError(f"no rate meets p99 TTFT <= {limits.ttft_s:g} s and TPOT <= {limits.tpot_s:g} s")
-    pcts = tuple(sorted({50.0, 90.0, 99.0, limits.percentile}))
+    return inst, rate
+
+
+def _latency_at(inst: Any, rate: float, instances: int, stat: str) -> dict[str, float]:
+    """The predictions of a row tuned to its limits: the system's rate and the latency ``stat`` at it."""
+    pcts = (float(stat[1:]),) if stat != "mean" else (99.0,)
     lat = inst.latency(rate, pcts)
     if not lat.stable:  # the goodput grid ends at the capacity, where the queue is on the edge
         lat = inst.latency(rate * (1.0 - 1e-3), pcts)
-    pred = {"rate_rps": rate * instances, "ttft_s": lat.ttft_s.get(stat, math.nan),
+    return {"rate_rps": rate * instances, "ttft_s": lat.ttft_s.get(stat, math.nan),
             "tpot_s": lat.tpot_s.get(stat, math.nan), "output_tokens_per_s": math.nan}
-    return pred, rate / d.parallel.gpus
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ regression test score."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -62,8 +64,18 @@ def holdout_validation(calibration: Path, seed: int = 0, published: Path | None 
     accelerator family (``family``) of the measured row they score. ``software``: MLPerf rows at their
     round's software speed; ``limits``: MLPerf Server rows at the model's own highest rate meeting their
     p99 limits (``planner.validate``), else at their submitted rate. Both off: the rows as the planner
-    predicts a deployment (speed 1, at a rate), which is what ``scripts/gen_uncertainty.py`` wants."""
-    df = serving_rows(calibration, seed, published, software=software)
+    predicts a deployment (speed 1, at a rate), which is what ``scripts/gen_uncertainty.py`` wants.
+    Memoised per process (the same arguments give a copy of the same result: the shipped profiles and
+    the calibration files do not change while it runs)."""
+    v = _holdout(str(Path(calibration).resolve()), seed, published if isinstance(published, bool) or published is None
+                 else str(published), software, limits)
+    return replace(v, rows=v.rows.copy(), summary=v.summary.copy(), families=v.families.copy())
+
+
+@lru_cache(maxsize=8)
+def _holdout(calibration: str, seed: int, published: str | bool | None, software: bool, limits: bool) -> Validation:
+    df = serving_rows(Path(calibration), seed, published if not isinstance(published, str) else Path(published),
+                      software=software)
     if not limits:
         df = df.drop(columns=[c for c in ("ttft_limit_s", "tpot_limit_s") if c in df.columns])
     test = df[~df["train"]].drop(columns=["train"]).reset_index(drop=True)
