@@ -223,6 +223,14 @@ def predict_row(row: dict, profile: Profile | None = None, hw: HardwareDB | None
     return best
 
 
+def measured_values(row: dict) -> dict[str, float | None]:
+    """What a row measured: ``METRICS``, and the submitted rate of a row tuned to its p99 limits."""
+    out = {m: _num(row.get(m)) for m in METRICS}
+    if mode_of(row) == "rate" and _limits(row) is not None:
+        out["rate_rps"] = _num(row.get("rate_rps"))
+    return out
+
+
 def _cell(row: dict, key: str) -> float | None:
     """An optional numeric cell: None when blank or NaN; a one-line error when it holds something else."""
     v = row.get(key)
@@ -351,9 +359,7 @@ def validate_frame(df: pd.DataFrame, profile: Profile | None = None, hw: Hardwar
         if progress is not None:
             progress(i)
         try:
-            measured = {m: _num(row.get(m)) for m in METRICS}
-            if mode_of(row) == "rate" and _limits(row) is not None:  # the submitted rate is what was measured
-                measured["rate_rps"] = _num(row.get("rate_rps"))
+            measured = measured_values(row)
             if not any(v is not None and v > 0 for v in measured.values()):
                 raise PlannerError("no positive numeric measurement in output_tokens_per_s, ttft_s, tpot_s")
             model = get_model(str(row["model"]))

@@ -55,7 +55,7 @@ from planner.profile import EngineSettings, load_profile
 from planner.scenario import Scenario
 from planner.serving.sim_fleet import FleetRun, Pool, simulate_fleet
 from planner.serving.simulate import poisson_arrivals
-from planner.verify_checks import _buckets, _meets, _outcome
+from planner.verify_checks import _check
 from planner.verify_result import BucketCheck, GroupCheck, Verification
 from planner.workload import prompt_tail
 
@@ -280,7 +280,7 @@ class _Search:
         if commit:
             self.first, self.finish, self.runs[comp] = first, finish, run
             self.rejected[idx] = run.rejected
-        return _meets(self.rep, _buckets(self.rep, self.plan_buckets, first, finish, self.pct), first, finish)
+        return _check(self.rep, self.plan_buckets, first, finish, self.pct)[1]
 
 
 def _smallest(search: _Search, planned: dict[int, int]) -> tuple[dict[int, int], set[int], bool | None]:
@@ -343,8 +343,7 @@ def verify_plan(plan: Plan | dict[str, Any], scenario: Scenario | str | Path | d
             progress(f"replaying {', '.join(_label(rep.groups[g]) for g in comp)}")
         search.run(comp, planned, commit=True)
     search.replays = 0
-    checks = _buckets(rep, buckets, search.first, search.finish, pct)
-    meets = _meets(rep, checks, search.first, search.finish)
+    checks, meets, attainment = _check(rep, buckets, search.first, search.finish, pct)
     best: dict[int, int] | None = None
     searched: set[int] = set()
     together: bool | None = None
@@ -363,12 +362,11 @@ def verify_plan(plan: Plan | dict[str, Any], scenario: Scenario | str | Path | d
     unfinished = int(np.sum(np.isnan(search.finish) & ~search.rejected))
     if search.rejected.any():
         notes.append(f"{int(search.rejected.sum())} request(s) too long for their group's KV cache were not run")
-    ttft, tpot, ok_t, ok_p = _outcome(rep, search.first, search.finish)
     m = rep.measured
     return Verification(
         scenario=str(d.get("scenario", sc.name)), model=str(d["model"]), seed=seed, n_requests=n_requests,
         measured_requests=int(m.sum()), warmup_share=warmup_share, slo=dict(d["slo"]),
-        attainment=float((ok_t[m] & ok_p[m]).mean()), meets=meets, buckets=tuple(checks),
+        attainment=attainment, meets=meets, buckets=tuple(checks),
         groups=tuple(_group_checks(rep, search, planned, best, searched)), planned_gpus=planned_gpus,
         sufficient_gpus=sufficient, overprovision_ratio=planned_gpus / sufficient if sufficient else None,
         smallest_meets=together, replays=search.replays, clipped=clipped, rejected=int(search.rejected.sum()),

@@ -34,8 +34,11 @@ def _outcome(rep: _Replay, first: np.ndarray, finish: np.ndarray) -> tuple[np.nd
     return ttft, tpot, ok_t, ok_p
 
 
-def _buckets(rep: _Replay, plan_buckets: list[dict[str, Any]], first: np.ndarray, finish: np.ndarray,
-             pct: float) -> list[BucketCheck]:
+def _check(rep: _Replay, plan_buckets: list[dict[str, Any]], first: np.ndarray, finish: np.ndarray,
+           pct: float) -> tuple[list[BucketCheck], bool, float]:
+    """(the buckets' checks, whether the plan meets, the attainment over every measured request), from one
+    pass over the requests' outcomes. The plan meets when every bucket does and so does that attainment,
+    with no allowance for prompts beyond the planned tail."""
     ttft, tpot, ok_t, ok_p = _outcome(rep, first, finish)
     beyond = rep.isl > rep.isl_cap
     ok_tb = ok_t | beyond  # in its bucket, a prompt beyond the planned tail may miss TTFT (BucketCheck)
@@ -52,21 +55,16 @@ def _buckets(rep: _Replay, plan_buckets: list[dict[str, Any]], first: np.ndarray
             ttft_ok=float(ok_tb[m].mean()) if n else math.nan, tpot_ok=float(ok_p[m].mean()) if n else math.nan,
             ttft_s=_nearest_rank(ttft[m], pct), tpot_s=_nearest_rank(tpot[pm], pct),
             required=a, tolerance=tol, meets=bool(n == 0 or att >= a - tol), beyond_tail=int((m & beyond).sum())))
-    return out
+    m = rep.measured
+    n = int(m.sum())
+    overall = float((ok_t[m] & ok_p[m]).mean()) if n else math.nan
+    meets = all(b.meets for b in out) and (n == 0 or overall >= a - _tolerance(a, n))
+    return out, meets, overall
 
 
 def _tolerance(a: float, n: int) -> float:
     """Two binomial standard errors of an attainment over n requests (at least ``MIN_TOLERANCE``)."""
     return max(MIN_TOLERANCE, 2 * math.sqrt(a * (1 - a) / n)) if n else 0.0
-
-
-def _meets(rep: _Replay, checks: list[BucketCheck], first: np.ndarray, finish: np.ndarray) -> bool:
-    """Every bucket meets, and so does the attainment over every measured request (no allowance)."""
-    _, _, ok_t, ok_p = _outcome(rep, first, finish)
-    m = rep.measured
-    n = int(m.sum())
-    overall = float((ok_t[m] & ok_p[m]).mean()) if n else 1.0
-    return all(b.meets for b in checks) and overall >= rep.required - _tolerance(rep.required, n)
 
 
 def _nearest_rank(x: np.ndarray, pct: float) -> float:

@@ -24,7 +24,7 @@ from planner.calib.measured import METRICS
 from planner.errors import PlannerError
 from planner.hardware import HardwareDB, default_hardware
 from planner.profile import Efficiency, Profile
-from planner.validate import predict_row
+from planner.validate import measured_values, predict_row
 
 SERVING_FACTORS = ("kernel_overhead_s", "step_overhead_s", "seq_overhead_s", "ttft_overhead_s", "bench_waves",
                    "mem_eff_max", "gemm_eff_max")
@@ -122,9 +122,7 @@ def fit_serving_map(rows: pd.DataFrame, profile: Profile | dict[str, Profile], f
         raise PlannerError(f"no evaluable measured rows for family {family} (first reason: {first_error})")
     recs = usable
     factors = factors or identifiable(recs)
-    # a row tuned to its p99 limits measured its rate too (planner.validate: predicted at the model's own)
-    meas = [{**{m: float(r[m]) for m in METRICS if _pos(r.get(m))},
-             **({"rate_rps": float(r["rate_rps"])} if _tuned(r) else {})} for r in recs]
+    meas = [{m: float(v) for m, v in measured_values(r).items() if _pos(v)} for r in recs]
 
     def make(vals: dict[str, float], prof: Profile | None = None) -> Efficiency:
         b = base if prof is None else prof.for_accelerator(acc_ids[0], family)
@@ -151,11 +149,6 @@ def fit_serving_map(rows: pd.DataFrame, profile: Profile | dict[str, Profile], f
     fit = map_fit(resid, {f: float(getattr(base, f)) for f in factors}, SERVING_PRIORS, f_scale=0.2, step=0.015,
                   max_nfev=max_nfev)
     return make(fit.values), fit
-
-
-def _tuned(row: dict) -> bool:
-    """A rate row with both p99 limits (``planner.validate._limits``)."""
-    return _pos(row.get("rate_rps")) and _pos(row.get("ttft_limit_s")) and _pos(row.get("tpot_limit_s"))
 
 
 def _pos(v: object) -> bool:
