@@ -15,7 +15,7 @@ import pandas as pd
 import yaml
 
 from planner.calib.serving import fit_serving
-from planner.errors import PlannerError
+from planner.errors import InputError, PlannerError
 from planner.files import write_atomic
 from planner.hardware import HardwareDB, default_hardware
 from planner.profile import Efficiency, Profile, load_profile
@@ -39,6 +39,10 @@ def calibrate(df: pd.DataFrame, engine: str = "vllm", output: Path | None = None
     A family whose training split is empty is fitted on all its rows, and its report says
     ``holdout_mdape`` None with a ``note`` "no hold-out" rather than scoring the fit on its own rows.
     """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InputError("seed", "a whole number >= 0 (the hold-out split's seed)", seed)
+    if isinstance(holdout, bool) or not isinstance(holdout, int | float) or not (0.0 <= holdout < 1.0):
+        raise InputError("holdout", "a share of the rows in [0, 1)", holdout)
     hw = hw or default_hardware()
     base = load_profile(engine)
     engine = base.engine.strip().lower()  # a profile YAML path fits the rows of the engine the profile is for

@@ -83,9 +83,10 @@ def check_output(path: Path | None, flag: str, suffixes: tuple[str, ...]) -> Non
 
 def refuse_inputs(path: Path | None, flag: str, *inputs: Path | str | None) -> None:
     """Fail before any work when an output path is one of the command's inputs (or a --hardware-path file)."""
-    from planner.outputs import refuse_overwrite
+    from planner.outputs import referenced_files, refuse_overwrite
 
-    refuse_overwrite(path, *inputs, flag=flag, extra_inputs=_STATE["hardware_paths"])
+    named = [f for inp in inputs if path and inp is not None and str(inp) != "-" for f in referenced_files(inp)]
+    refuse_overwrite(path, *inputs, flag=flag, extra_inputs=[*_STATE["hardware_paths"], *named])
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from planner.cli import _JSON, _TPOT, _hw, app, check_output, err, fail, guarded, out, print_json
+from planner.cli import _JSON, _TPOT, _hw, app, check_output, err, fail, guarded, out, print_json, refuse_inputs
 from planner.report import tables
 
 
@@ -33,13 +33,14 @@ def emit_cmd(plan_json: Path = typer.Argument(..., help="A plan written by `plan
     """Engine launch commands, Kubernetes manifests, router config and a README for a saved plan."""
     import json
 
+    from planner._yaml import read_text
+
     check_emit_dir(out_dir, plan_json)
+    text = read_text(plan_json, "plan")  # a missing file, a folder, unreadable bytes: one line naming it
     try:
-        data = json.loads(plan_json.read_text())
-    except FileNotFoundError:
-        fail(f"{plan_json}: file not found")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        fail(f"{plan_json}: not JSON ({exc.__class__.__name__})")
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"plan {plan_json}: not JSON ({exc.msg} at line {exc.lineno}); give the output of planner plan --json")
     if not isinstance(data, dict):
         fail(f"{plan_json}: expected the JSON object of `planner plan --json`")
     written = emit_plan(data, out_dir, (plan_json,))
@@ -69,8 +70,10 @@ def pareto_cmd(model: str = typer.Option(..., "--model", "-m", help="Model."),
     from planner.report import plots
 
     check_output(csv, "--csv", (".csv",))
+    refuse_inputs(csv, "--csv")
     if png is not None:
-        plots._check_path(png)
+        plots._check_path(png, "--png")
+        refuse_inputs(png, "--png")
     if tpot is not None and tpot <= 0:
         fail(f"--tpot: expected seconds > 0 (got {tpot})")
     pts = sweep(model, gpu, isl, osl, precision=precision, kv_dtype=kv_dtype, engine=engine, hw=_hw(),

@@ -100,9 +100,9 @@ def plan_cmd(scenario: Path | None = _SCENARIO,
         refuse_inputs(path_, flag_, scenario)
     from planner.report import plots
 
-    for p in (plot, plot_slo):  # fail on a bad plot path before minutes of work
+    for p, flag_ in ((plot, "--plot"), (plot_slo, "--plot-slo")):  # fail on a bad plot path before minutes of work
         if p is not None:
-            plots._check_path(p)
+            plots._check_path(p, flag_)
     if emit is not None:
         from planner.cli_fleet import check_emit_dir
 
@@ -301,7 +301,8 @@ def calibrate_cmd(measured: Path = typer.Argument(..., help="Measured CSV (our s
                   engine: str = typer.Option("vllm", "--engine", "-e", help="Engine profile to start from."),
                   holdout: float = typer.Option(0.3, "--holdout", min=0.0, max=0.9,
                                                 help="Share of rows kept out of the fit to report error on."),
-                  seed: int = typer.Option(0, "--seed"), as_json: bool = _JSON,
+                  seed: int = typer.Option(0, "--seed", min=0, help="Seed of the hold-out split."),
+                  as_json: bool = _JSON,
                   quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress spinner.")) -> None:
     """Fit an engine profile's serving factors to your measurements, per accelerator family."""
     from planner.calibrate import calibrate

@@ -78,6 +78,11 @@ class Accelerator:
     price_tiers: Mapping[str, float] = field(default_factory=dict)
     """Other sourced per-GPU-hour prices from the price block (reserved_1y, reserved_3y, spot); absent
     when no source was found (``planner.pricing``)."""
+    price_basis: str = "rental"
+    """What ``price_per_hour`` is: ``rental`` (an on-demand cloud price), ``purchase`` (a purchase price
+    spread over years of use, hardware only: no power, hosting or margin) or ``scenario`` (the scenario's
+    own price, ``with_price``). Plans over the whole database
+    leave ``purchase``-priced devices out unless the scenario prices them (``planning.accelerators_of``)."""
     scaleup_link_kind: str = ""
     """Kind of scale-up fabric (``scaleup.link_kind``, e.g. ``nvlink4-hgx``): keys the measured
     all-reduce curves of ``planner/data/allreduce_curves.csv`` (``planner.perf.allreduce_curves``);
@@ -107,7 +112,7 @@ class Accelerator:
         """A copy with another price (scenario price overrides)."""
         from dataclasses import replace
 
-        return replace(self, price_per_hour=price_per_hour, price_source=source)
+        return replace(self, price_per_hour=price_per_hour, price_source=source, price_basis="scenario")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (SI units), the schema of ``planner hardware list --json``."""
@@ -130,6 +135,7 @@ class Accelerator:
             "price_date": self.price_date,
             "price_source": self.price_source,
             "price_tiers": dict(self.price_tiers),
+            "price_basis": self.price_basis,
             "sources": dict(self.sources),
             "notes": self.notes,
         }
@@ -215,8 +221,21 @@ def parse_accelerator(raw: Any, where: str) -> Accelerator:
         notes=_short(raw.get("notes") or "", "notes", where, 4000),
         path=where,
         price_tiers=MappingProxyType(_price_tiers(price, where)),
+        price_basis=_price_basis(price.get("basis"), where),
         scaleup_link_kind=_link_kind(up.get("link_kind"), where),
     )
+
+
+PRICE_BASES = ("rental", "purchase")
+
+
+def _price_basis(value: Any, where: str) -> str:
+    """Optional ``price.basis``: rental (default) or purchase."""
+    if value is None:
+        return "rental"
+    if value not in PRICE_BASES:
+        raise InputError("price.basis", f"one of {', '.join(PRICE_BASES)}", value, where=where)
+    return str(value)
 
 
 _LINK_KIND = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from planner.deployment import make_deployment
-from planner.errors import PlannerError
+from planner.errors import InfeasibleError, InputError, PlannerError
 from planner.hardware import HardwareDB, get_accelerator
 from planner.models import get_model
 from planner.profile import EngineSettings
@@ -61,6 +61,8 @@ def sweep(model: str, gpu: str, isl: int, osl: int, precision: str = "bf16", kv_
     if isl < 1 or osl < 1:
         raise PlannerError(f"--isl/--osl: expected token counts >= 1 (got {isl}, {osl})")
     m, acc = get_model(model), get_accelerator(gpu, hw)
+    if m.max_context and isl + osl > m.max_context:
+        raise InputError("isl/osl", f"isl + osl within the model's {m.max_context:,}-token context", isl + osl)
     size = RequestSize(float(isl), float(osl))
     deps = []
     for o in _options(m, acc):
@@ -95,6 +97,10 @@ def sweep(model: str, gpu: str, isl: int, osl: int, precision: str = "bf16", kv_
                 total = d.parallel.gpus + p.requests_per_s / best_prefill[0]
                 points.append(ParetoPoint("disaggregated", _label(o), best_prefill[1], p.concurrency, p.tpot_s,
                                           1.0 / p.tpot_s, p.output_tokens_per_s / total, total))
+    if not points:
+        raise InfeasibleError(f"no parallelism of {m.id} on {acc.id} can serve one request of {isl:,}+{osl:,} "
+                              "tokens (weights and KV do not fit, or the caps allow no sequence); try a larger "
+                              "accelerator, a lower precision or shorter requests")
     return mark_front(points)
 
 

@@ -51,6 +51,8 @@ class Prepared:
     table: CapacityTable
     limits: Limits
     notes: tuple[str, ...] = ()
+    purchase_priced: tuple[str, ...] = ()
+    """Candidate accelerators priced at an amortised purchase price (``Accelerator.price_basis``)."""
 
 
 def _by_id(mapping: dict[str, Any], hw: HardwareDB, field: str) -> dict[str, Any]:
@@ -74,6 +76,8 @@ def accelerators_of(sc: Scenario, hw: HardwareDB) -> list[Accelerator]:
     accs: dict[str, Accelerator] = {}
     for n in sc.accelerators or hw.ids():
         a = hw.get(n)
+        if not sc.accelerators and a.price_basis == "purchase" and a.id not in entries and a.id not in prices:
+            continue  # an amortised purchase price is not comparable with rental prices: named, or priced, only
         if a.id in entries:  # price tiers (planner.pricing): owned hardware's cost, else on-demand
             t = tiers_of(a, entries[a.id], sc.pricing, sc.target_utilisation)
             a = a.with_price(t.plan_price, t.source or "scenario override")
@@ -114,7 +118,8 @@ def prepare(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=No
                     budget_per_hour=sc.budget_per_hour, spare_instances=sc.spare_instances,
                     time_limit_s=sc.time_limit_s, gap_rel=sc.gap_rel, cross_vendor_kv=sc.cross_vendor_kv,
                     idle_fraction=sc.pricing.idle_fraction)
-    return Prepared(sc, model.id, buckets, tuple(b.rate_rps for b in buckets), table, limits, tuple(notes))
+    return Prepared(sc, model.id, buckets, tuple(b.rate_rps for b in buckets), table, limits, tuple(notes),
+                    tuple(a.id for a in accs if a.price_basis == "purchase"))
 
 
 def _fit_context(buckets: Buckets, max_context: int) -> tuple[Buckets, list[str]]:
@@ -187,7 +192,8 @@ def assemble(prep: Prepared, sol: Solution, alt_sols: list[tuple[str, Solution]]
     reports = bucket_reports(table, sol, rates)
     alts = _alternatives(table, alt_sols, cost, sol) if alternatives else []
     notes = list(prep.notes) + _notes(sc, sol, limits, groups, binding_of(table, sol, limits.availability,
-                                                                          limits.budget_per_hour))
+                                                                          limits.budget_per_hour),
+                                      prep.purchase_priced)
     slo = {k: v for k, v in asdict(sc.slo).items() if v is not None}
     first = table.candidates[0]
     return Plan(
@@ -225,11 +231,16 @@ def _check_scale(sc: Scenario, table: CapacityTable, rates: list[float]) -> None
                               f"plan for at most about {best:.3g} req/s, or split the traffic across scenarios")
 
 
-def _notes(sc: Scenario, sol: Solution, limits: Limits, groups, binding: list[str]) -> list[str]:
+def _notes(sc: Scenario, sol: Solution, limits: Limits, groups, binding: list[str],
+           purchase_priced: tuple[str, ...] = ()) -> list[str]:
     notes = []
     if sol.status == "feasible":
         notes.append(f"solver stopped at its {limits.time_limit_s:g} s limit: best plan found, not proven optimal"
                      + (f" (gap {100 * sol.gap:.1f}%)" if sol.gap is not None else ""))
+    for acc_id in sorted({g.accelerator for g in groups} & set(purchase_priced)):
+        notes.append(f"{acc_id} is priced at its purchase price spread over years of use, hardware only (no "
+                     "power, hosting or margin), not a rental price: its cost is indicative; give prices: "
+                     f"{{{acc_id}: ...}} or pricing: for a comparable figure")
     if limits.spare_instances:
         notes.append(f"each group keeps {limits.spare_instances} spare instance(s) (N+{limits.spare_instances})")
     else:

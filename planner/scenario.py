@@ -111,6 +111,10 @@ class Scenario:
     command-line lengths replaced the file's)."""
 
     def __post_init__(self) -> None:
+        for key in ("objective", "disaggregation"):  # names are matched regardless of case, as engine names are
+            val = getattr(self, key)
+            if isinstance(val, str):
+                object.__setattr__(self, key, val.strip().lower())
         if self.objective not in OBJECTIVES:
             raise InputError("objective", f"one of {', '.join(OBJECTIVES)}", self.objective)
         if self.disaggregation not in DISAGG:

@@ -84,15 +84,18 @@ def _read(path: Path) -> pd.DataFrame:
 
 
 def _maybe_number(v: Any) -> Any:
-    """A text cell that reads as a number becomes that number; blank becomes NaN; other text stays."""
+    """A text cell that reads as a finite number becomes that number; blank becomes NaN (no value); other
+    text stays text, "nan" and "inf" included, so that the field's check refuses it rather than taking
+    a written "nan" for a blank cell."""
     if not isinstance(v, str):
         return v
     if not v.strip():
         return math.nan
     try:
-        return float(v)
+        f = float(v)
     except ValueError:
         return v
+    return f if math.isfinite(f) else v
 
 
 def _blank_column(col: pd.Series) -> bool:
@@ -159,7 +162,17 @@ def _pairs(row: dict, key: str, where: str, integer: bool) -> dict[str, Any] | N
 def row_to_scenario(row: dict, where: str = "row") -> dict[str, Any]:
     """A flat sheet row as a scenario document (``planner.scenario.parse_scenario`` validates it);
     a numeric cell holding text fails here, naming the row and column."""
-    nums = {k: _number(row, k, where) for k in NUMBERS}
+    nums = {k: _number(row, k, where) for k in NUMBERS if k != "percentile"}
+    pct = _cell(row, "percentile")  # p99 as in a scenario file, or a number
+    if isinstance(pct, str) and pct.strip().lower().startswith("p"):
+        from planner.workload import SLO
+
+        try:
+            nums["percentile"] = SLO.parse_percentile(pct)
+        except InputError:
+            raise InputError("percentile", "p50, p90, p95, p99, p99.9 or a number", pct, where=where) from None
+    else:
+        nums["percentile"] = _number(row, "percentile", where)
     doc: dict[str, Any] = {
         "model": str(_cell(row, "model") or ""),
         "workload": {"rate_rps": nums["rate_rps"], "input": str(_cell(row, "input")),

@@ -87,6 +87,10 @@ def _gap_cv(t: np.ndarray) -> float | None:
     return float(gaps.std() / gaps.mean()) if gaps.mean() > 0 else None
 
 
+def _cv_text(cv: float | None) -> str:
+    return f"{cv:.2f}" if cv is not None else "undefined (no time between the requests)"
+
+
 def _whole_seconds(t: np.ndarray) -> bool:
     """All times integral and at least WHOLE_SECOND_TIES of the gaps zero (many requests per logged second)."""
     if t.size < 3 or not np.all(t == np.round(t)):
@@ -154,9 +158,10 @@ def read_trace(path: str | Path, *, drop_failed: bool = True) -> Trace:
             notes.append("rows sorted by timestamp")
     if t is not None and _whole_seconds(t):
         ties = float(np.mean(np.diff(t) == 0))
+        spread, written = _gap_cv(_spread_seconds(t)), _gap_cv(t)
         notes.append(f"timestamps are whole seconds ({ties:.0%} of gaps are 0): arrival cv "
-                     f"{_gap_cv(_spread_seconds(t)):.2f} estimated with each second's requests spread uniformly "
-                     f"within it (as written: {_gap_cv(t):.2f})")
+                     f"{_cv_text(spread)} estimated with each second's requests spread uniformly "
+                     f"within it (as written: {_cv_text(written)})")
     return Trace(isl, osl, t, source=f"{fmt}:{Path(path).name}", notes=tuple(notes))
 
 

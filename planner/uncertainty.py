@@ -72,6 +72,8 @@ def band(engine: str, family: str, metric: str, confidence: float = 0.9) -> Band
 
 
 def _worst(bands: list[Band]) -> Band:
+    if not bands:  # nothing serves (a plan with no groups): no band to widen by
+        return Band(1.0, 1.0, 0, False)
     return Band(min(b.low for b in bands), max(b.high for b in bands), min(b.n for b in bands),
                 all(b.calibrated for b in bands))
 

@@ -49,6 +49,7 @@ from planner.deployment import Deployment, make_deployment
 from planner.errors import InputError, PlannerError
 from planner.hardware import HardwareDB, default_hardware
 from planner.models import get_model
+from planner.plan_groups import check_group
 from planner.plan_result import Plan
 from planner.planning import coerce
 from planner.profile import EngineSettings, load_profile
@@ -104,6 +105,11 @@ def _range(text: object, where: str) -> tuple[int, int]:
     return lo, hi
 
 
+GROUP_KEYS = ("accelerator", "role", "tp", "pp", "ep", "dp_attn", "instances", "engine", "precision", "kv_dtype",
+              "token_budget", "max_seqs", "memory_fraction", "bucket_shares")
+"""The group fields a replay reads."""
+
+
 def _plan_dict(plan: Plan | dict[str, Any]) -> dict[str, Any]:
     d = plan.to_dict() if isinstance(plan, Plan) else plan
     if not isinstance(d, dict):
@@ -111,8 +117,8 @@ def _plan_dict(plan: Plan | dict[str, Any]) -> dict[str, Any]:
     missing = [k for k in ("model", "rate_rps", "slo", "groups", "buckets") if k not in d]
     if missing:
         raise PlannerError(f"plan: missing {', '.join(missing)}; give the JSON written by planner plan --json")
-    if not d["groups"]:
-        raise PlannerError("plan: no groups to replay")
+    if not isinstance(d["groups"], list) or not d["groups"]:
+        raise PlannerError("plan: groups: expected a non-empty list of groups to replay")
     return d
 
 
@@ -228,7 +234,7 @@ def _prepare(d: dict[str, Any], sc: Scenario, n: int, seed: int, warmup_share: f
     model = get_model(sc.model)
     if model.id != d["model"]:
         raise PlannerError(f"scenario: model {model.id} is not the plan's {d['model']}; give the plan's scenario")
-    groups = [dict(g) for g in d["groups"]]
+    groups = [check_group(i, g, GROUP_KEYS) for i, g in enumerate(d["groups"])]
     deps = tuple(_deployment(g, model.id, sc, hw) for g in groups)
     links = tuple(dep.accelerator.scaleout_bw_bytes_per_s * dep.parallel.gpus for dep in deps)
     rng = np.random.default_rng(seed)

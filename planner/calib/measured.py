@@ -45,6 +45,13 @@ _DATASETS = Path(__file__).resolve().parents[1] / "data" / "mlperf_datasets.csv"
 
 
 def mode_of(row: dict) -> str:
+    """How a row was measured: at a fixed client ``concurrency`` (closed loop), at a request ``rate``
+    (open loop), or ``offline``; a row that states both a concurrency and a rate is refused (which of
+    the two the figures belong to is unknown)."""
+    if _num(row.get("concurrency")) is not None and _num(row.get("rate_rps")) is not None:
+        raise PlannerError("concurrency/rate_rps: expected one of the two (a closed-loop run at a client "
+                           f"concurrency, or an open-loop run at a rate), got {row.get('concurrency')!r} and "
+                           f"{row.get('rate_rps')!r}")
     if _num(row.get("concurrency")) is not None:
         return "concurrency"
     if _num(row.get("rate_rps")) is not None:
@@ -73,6 +80,10 @@ def read_measured(path: str | Path) -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError, IsADirectoryError) as exc:
         raise PlannerError(f"measured file {p}: not a readable CSV ({exc.__class__.__name__})") from None
     df.columns = [str(c).strip() for c in df.columns]
+    for c in df.columns:  # pandas renames a repeated header "x" to "x.1": which of the two is meant is unknown
+        base, _, tail = c.rpartition(".")
+        if tail.isdigit() and base in df.columns and base in COLUMNS:
+            raise PlannerError(f"measured file {p}: column {base} appears twice")
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise PlannerError(f"measured file {p}: missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}")

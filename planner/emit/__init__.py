@@ -20,6 +20,7 @@ from planner.emit.router import Proxy, proxy_for, router_config
 from planner.errors import PlannerError
 from planner.hardware import HardwareDB, get_accelerator
 from planner.models import ModelDB, get_model
+from planner.plan_groups import check_group
 
 _KEYS = ("accelerator", "role", "tp", "pp", "ep", "dp_attn", "instances", "engine", "precision", "kv_dtype",
          "token_budget", "max_seqs", "memory_fraction", "bucket_shares")
@@ -33,9 +34,7 @@ def label_of(g: dict[str, Any]) -> str:
 
 
 def _spec(i: int, g: dict[str, Any]) -> GroupSpec:
-    missing = [k for k in _KEYS if k not in g]
-    if missing:
-        raise PlannerError(f"plan group {i + 1}: missing {', '.join(missing)}; is this a `planner plan --json` file?")
+    g = check_group(i, g, _KEYS)
     name = re.sub(r"[^a-z0-9-]+", "-", f"g{i + 1}-{g['role']}-{g['accelerator']}-tp{g['tp']}".lower()).strip("-")
     return GroupSpec(name=name[:63], accelerator=g["accelerator"], role=g["role"], tp=int(g["tp"]), pp=int(g["pp"]),
                      ep=int(g["ep"]), dp_attn=bool(g["dp_attn"]), instances=int(g["instances"]), engine=g["engine"],
@@ -57,8 +56,11 @@ def emit_files(plan: dict[str, Any], hw: HardwareDB | None = None, models: Model
     groups: list[tuple[GroupSpec, Launch, dict[str, Any]]] = []
     notes: list[str] = []
     max_per_node = int(k8s_accelerators()["max_gpus_per_node"])
+    if not isinstance(plan["groups"], list):
+        raise PlannerError("plan: groups: expected a list of groups; expected the JSON of `planner plan --json`")
     for i, g in enumerate(plan["groups"]):
         spec = _spec(i, g)
+        g = check_group(i, g, _KEYS)
         acc = get_accelerator(spec.accelerator, hw)
         la = launch(spec, model, acc, max_per_node)
         groups.append((spec, la, g))

@@ -54,6 +54,8 @@ from planner.capacity import CandidateInfo, CapacityTable
 from planner.optimise.quiet import quiet_stdout
 
 OBJECTIVES = ("cost", "gpus", "power", "energy")
+TINY_LOAD = 1e-3
+"""A load coefficient (rate / capacity) below which a routed share also forces an instance (``add_table``)."""
 # PuLP 3.x announces its 4.0 API on every variable; solves run in threads, where catch_warnings is not safe
 warnings.filterwarnings("ignore", message=".*deprecated; in PuLP 4.0.*", category=DeprecationWarning)
 
@@ -243,6 +245,12 @@ def add_table(prob: pulp.LpProblem, table: CapacityTable, rates: list[float], li
         terms = [(rates[b] / cap[i, b], share[(i, cls_of[b])]) for b in range(len(rates))
                  if rates[b] > 0 and (i, cls_of[b]) in share]
         load = pulp.lpSum(w * v for w, v in terms)
+        coef: dict[str, tuple[float, pulp.LpVariable]] = {}  # each share's total load coefficient (its buckets)
+        for w, v in terms:
+            coef[v.name] = (coef.get(v.name, (0.0, v))[0] + w, v)
+        for name, (w, v) in coef.items():  # traffic routed here needs an instance, however light: a coefficient
+            if w < TINY_LOAD:  # this small is within the solver's tolerance of 0, and n = 0 would pass `load <= n`
+                prob += v <= n[i], f"any{tag}_{i}_{name}"
         if limits.objective == "energy":
             dynamic.append((1 - limits.idle_fraction) * c.watts * table.target_utilisation * load)
         if (spare or c.pool > 1 or base_of[i] in tiered) and not relax:

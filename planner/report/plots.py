@@ -29,12 +29,13 @@ def _figure():
     return plt
 
 
-def _check_path(path: Path) -> Path:
+def _check_path(path: Path, flag: str = "--plot") -> Path:
+    """``path`` when it names a .png or .svg file in an existing folder; else an error naming ``flag``."""
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
-        raise InputError("--plot", "a file name ending in .png or .svg", str(path))
+        raise InputError(flag, "a file name ending in .png or .svg", str(path))
     if not path.parent.exists():
-        raise PlannerError(f"--plot: folder {path.parent} does not exist")
+        raise PlannerError(f"{flag}: folder {path.parent} does not exist")
     return path
 
 

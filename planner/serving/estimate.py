@@ -122,6 +122,7 @@ def estimate(model: str | None = None, accelerator: str | None = None, tp: int =
     if concurrency is not None and (isinstance(concurrency, bool) or not isinstance(concurrency, int)
                                     or concurrency < 1):
         raise InputError("concurrency", "an integer >= 1", concurrency)
+    role = role.strip().lower() if isinstance(role, str) else role
     if role not in ("colocated", "prefill", "decode"):
         raise InputError("role", "colocated, prefill or decode", role)
     if deployment is not None and (model is not None or accelerator is not None):
