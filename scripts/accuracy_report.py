@@ -16,6 +16,7 @@ import pandas as pd
 from planner.api import deployment
 from planner.calib.accuracy import holdout_validation, serving_rows
 from planner.calib.kernels import holdout_errors
+from planner.calib.plausible import FLOOR_SHARE
 from planner.hardware import default_hardware
 from planner.serving.instance import RequestSize
 from planner.serving.roles import instance_model
@@ -59,7 +60,7 @@ def _num(v) -> str:
     return "-" if v is None else f"{v:.4g}"
 
 
-def fit_section(report_path: Path) -> str:
+def fit_section(report_path: Path, rejected_e2e: str) -> str:
     """Priors, bounds, fitted values and standard errors of every fit, from docs/fit_report.json."""
     rep = json.loads(report_path.read_text())
     fits = [(f"kernel {fam}", x) for fam, x in rep["kernel"].items()]
@@ -101,11 +102,31 @@ Condition number of the kernel fits (Jacobian at the optimum, standardised units
 Kernel rows rejected because the measured time implies more than 100% of a datasheet peak (HBM,
 FLOP/s or link bandwidth; `planner.perf.kernels.implied_peak_fraction`), left out of fit and scores: {rej}
 
+End-to-end rows rejected because their TPOT is below {pct(FLOOR_SHARE)} of the bandwidth floor of the batch
+they state (`planner.calib.plausible`: the ideal-engine decode step at the row's concurrency), left out
+of fit and scores: {rejected_e2e}.
+
 Factors held at their prior, or sitting on a bound:
 
 {bound_text}
 
 {chr(10).join(lines)}"""
+
+
+def serving_rejected(calibration: Path) -> str:
+    """The end-to-end rows rejected as implausible, by set and accelerator/engine/model, with counts."""
+    df = serving_rows(calibration)
+    bad = df[~df["plausible"]].copy()
+    if bad.empty:
+        return "none"
+    from planner.models import get_model
+
+    hw = default_hardware()
+    bad["accelerator"] = [hw.get(a).id for a in bad["accelerator"]]
+    bad["model"] = [get_model(m).id for m in bad["model"]]
+    groups = bad.groupby(["origin", "accelerator", "engine", "model"]).size()
+    parts = [f"{o} {a} {e} {m}: {n}" for (o, a, e, m), n in groups.items()]
+    return f"{len(bad)} of {len(df)} ({'; '.join(parts)})"
 
 
 def server_at_submitted_rate(calibration: Path) -> tuple[pd.DataFrame, int]:
@@ -114,8 +135,8 @@ def server_at_submitted_rate(calibration: Path) -> tuple[pd.DataFrame, int]:
     from planner.validate import validate_frame
 
     df = serving_rows(calibration, published=False, software=True)
-    test = df[~df["train"] & (df["origin"] == "mlperf-server")].drop(columns=["train", "ttft_limit_s",
-                                                                              "tpot_limit_s"])
+    test = df[~df["train"] & (df["origin"] == "mlperf-server") & df["plausible"]].drop(
+        columns=["train", "ttft_limit_s", "tpot_limit_s", "plausible", "tpot_floor_s"])
     v = validate_frame(test.reset_index(drop=True))
     return v.rows, sum("exceeds this instance's capacity" in why for _, why in v.skipped)
 
@@ -137,7 +158,8 @@ def offline_at_speed_one(calibration: Path) -> pd.DataFrame:
     from planner.validate import validate_frame
 
     df = serving_rows(calibration, published=False)
-    test = df[~df["train"] & (df["origin"] == "mlperf")].drop(columns=["train"])
+    test = df[~df["train"] & (df["origin"] == "mlperf") & df["plausible"]].drop(
+        columns=["train", "plausible", "tpot_floor_s"])
     return validate_frame(test.reset_index(drop=True)).rows
 
 
@@ -227,6 +249,7 @@ def family_table(calibration: Path, holdout: pd.DataFrame) -> str:
     hw = default_hardware()
     df = serving_rows(calibration)
     df["acc_id"] = [hw.get(a).id for a in df["accelerator"]]
+    df = df[df["plausible"]]
     fitted = df[df["train"] & df["rate_rps"].isna()]  # what the fit may see (Server rows are scored only)
     lines = ["| accelerator | family | training rows (fit) | hold-out rows (all sets) | throughput MdAPE (n) | "
              "TPOT MdAPE (n) | "
@@ -280,7 +303,7 @@ def main() -> None:
     args = ap.parse_args()
     cal = Path(args.calibration)
     headline, serving, skipped, _, families, arch = serving_tables(cal)
-    fits = fit_section(ROOT / "docs" / "fit_report.json")
+    fits = fit_section(ROOT / "docs" / "fit_report.json", serving_rejected(cal))
     software = software_table(cal)
     beta_line = beta_sentence(ROOT / "docs" / "fit_report.json")
     text = f"""# Accuracy: predicted vs measured

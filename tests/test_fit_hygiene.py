@@ -158,3 +158,24 @@ def test_mlperf_multi_node_systems_count_every_node(calibration_dir):
     assert len(two) and (two["count"] == 16).all()  # accel_count 8 per node x 2 nodes
     # system throughput stays the reported result: 5,209.1 tokens/s per accelerator x 8 = 41,672.4
     assert (abs(two["output_tokens_per_s"] - 5209.1 * 8) < 1).any()
+
+
+def test_end_to_end_rows_below_their_batchs_bandwidth_floor_are_rejected(calibration_dir):
+    """planner.calib.plausible: the floor is a floor (nearly every measured TPOT is above it), the rows
+    below FLOOR_SHARE of it are left out of fit and scores, and they include the gpt-oss-120b H100 vLLM
+    0.11.2 runs at 512 clients, whose TTFTs of 20-460 s show the clients queued for slots."""
+    from planner.calib.accuracy import holdout_validation, serving_rows
+    from planner.calib.plausible import FLOOR_SHARE
+
+    df = serving_rows(calibration_dir)
+    checked = df[df["tpot_floor_s"].notna()]
+    assert len(checked) > 1000
+    ratio = checked["tpot_s"] / checked["tpot_floor_s"]
+    assert (ratio >= 1.0).mean() > 0.97  # an ideal engine's step is below nearly every real one
+    bad = df[~df["plausible"]]
+    assert (bad["tpot_s"] < FLOOR_SHARE * bad["tpot_floor_s"]).all()
+    assert set(bad["origin"]) == {"silicon"} and 0 < len(bad) < 0.01 * len(df)
+    gpt = bad[bad["model"].str.contains("gpt-oss") & (bad["concurrency"] == 512)]
+    assert len(gpt) >= 5 and (gpt["ttft_s"] > 15).all()
+    scored = holdout_validation(calibration_dir).rows
+    assert not scored["source"].isin(bad["source"]).any()

@@ -12,6 +12,7 @@ import pandas as pd
 
 from planner.calib.kernels import with_split
 from planner.calib.measured import from_aiconfigurator_silicon, from_mlperf
+from planner.calib.plausible import with_plausibility
 from planner.calib.published import from_published, published_path
 from planner.calib.software import with_software_speed
 from planner.errors import PlannerError
@@ -39,7 +40,9 @@ def serving_rows(calibration: Path, seed: int = 0, published: Path | None | bool
     The Server rows come after the others and the published rows are split on their own with the same
     seed and appended last, so adding either left the split of the rows before them as it was.
     ``origin`` says which set a row is from (silicon, mlperf, mlperf-server, published). ``software``: MLPerf
-    rows get their round's software speed (``planner.calib.software``; for scoring, never for the fit)."""
+    rows get their round's software speed (``planner.calib.software``; for scoring, never for the fit).
+    ``plausible`` is False for closed-loop rows whose TPOT is below their batch's bandwidth floor
+    (``planner.calib.plausible``): neither fitted nor scored."""
     frames = [from_aiconfigurator_silicon(Path(calibration) / "aiconfigurator_silicon_sample.csv").assign(
                   origin="silicon"),
               from_mlperf(Path(calibration) / "mlperf_llm_all.csv", divisions=None).assign(origin="mlperf"),
@@ -52,10 +55,10 @@ def serving_rows(calibration: Path, seed: int = 0, published: Path | None | bool
     if software:
         df = with_software_speed(df)
     path = published_path(calibration) if published is True else (published or None)
-    if path is None:
-        return df
-    pub = with_split(_known(from_published(path).assign(origin="published")), seed)
-    return pd.concat([df, pub], ignore_index=True)
+    if path is not None:
+        pub = with_split(_known(from_published(path).assign(origin="published")), seed)
+        df = pd.concat([df, pub], ignore_index=True)
+    return with_plausibility(df)
 
 
 def holdout_validation(calibration: Path, seed: int = 0, published: Path | None | bool = True,
@@ -78,7 +81,8 @@ def _holdout(calibration: str, seed: int, published: str | bool | None, software
                       software=software)
     if not limits:
         df = df.drop(columns=[c for c in ("ttft_limit_s", "tpot_limit_s") if c in df.columns])
-    test = df[~df["train"]].drop(columns=["train"]).reset_index(drop=True)
+    test = df[~df["train"] & df["plausible"]].drop(columns=["train", "plausible", "tpot_floor_s"])
+    test = test.reset_index(drop=True)
     v = validate_frame(test)
     if not v.rows.empty:
         idx = v.rows["line"] - 2  # validate_frame numbers rows as file lines (header + 1-based)

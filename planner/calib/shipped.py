@@ -142,12 +142,14 @@ def serving_fits(calibration: Path, kernel_values: dict[str, dict[str, float]], 
     def train_rows(engine: str, fam: str) -> pd.DataFrame:
         # MLPerf Server rows (open loop at a rate) are scored, not fitted: run near saturation, their
         # latency mostly tests the capacity model, and would drag the overheads with its error
-        grp = measured[(measured["engine"] == engine) & (measured["family"] == fam) & measured["rate_rps"].isna()]
+        grp = measured[(measured["engine"] == engine) & (measured["family"] == fam) & measured["rate_rps"].isna()
+                       & measured["plausible"]]
         return grp[grp["train"]].sample(frac=1.0, random_state=seed).head(max_rows)
 
     def kernel_rows(fam: str) -> pd.DataFrame:
         # every engine's rows: the factors are physical, and each row is predicted with its own profile
-        grp = measured[(measured["family"] == fam) & measured["rate_rps"].isna() & measured["train"]]
+        grp = measured[(measured["family"] == fam) & measured["rate_rps"].isna() & measured["train"]
+                       & measured["plausible"]]
         return grp.sample(frac=1.0, random_state=seed).head(max_rows)
 
     fams = sorted(f for f in measured["family"].unique() if families is None or f in families)
@@ -210,7 +212,7 @@ def round_speed_fits(calibration: Path, docs: dict[str, dict], seed: int = 0) ->
     """The software speed of each (engine, MLPerf round) on the training MLPerf Offline rows, predicted with
     the fitted profile documents ``docs`` (``planner.calib.software``): the shipped table and its reports."""
     measured = serving_rows(Path(calibration), seed)  # without speeds: the fit never reads its own output
-    rows = measured[(measured["origin"] == "mlperf") & measured["train"]
+    rows = measured[(measured["origin"] == "mlperf") & measured["train"] & measured["plausible"]
                     & measured["engine"].isin(sorted(docs))].reset_index(drop=True)
     profs = {e: parse_profile(doc, f"{e} (fitted)") for e, doc in docs.items()}
     hw = default_hardware()
