@@ -205,7 +205,7 @@ def load_toml(path: Path, what: str = "file") -> Any:
         import tomllib
     except ImportError:  # Python 3.10
         raise PlannerError(f"{what} {path}: TOML files need Python 3.11+; use YAML") from None
-    text = read_text(path, what)
+    text = read_text(path, what).removeprefix("\ufeff")  # a byte-order mark, as editors on Windows write
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from planner.checks import one_of, whole
 from planner.deployment import Deployment, make_deployment
+from planner.errors import InputError
 from planner.hardware import Accelerator, HardwareDB
 from planner.models import ModelArch, ModelDB
 from planner.perf.memory import MemoryPlan, memory_plan
@@ -33,6 +35,7 @@ def memory(model: str | ModelArch, accelerator: str | Accelerator, tp: int = 1, 
            min_kv_tokens: int = 2048, dp_attn: bool = False, settings: EngineSettings | None = None,
            **db: Any) -> MemoryPlan:
     """Per-GPU memory plan: weights, KV bytes per token, KV capacity, and whether it fits."""
+    min_kv_tokens = whole(min_kv_tokens, "min_kv_tokens", minimum=1)
     d = deployment(model, accelerator, tp, pp, ep, precision, kv_dtype, engine, dp_attn=dp_attn, settings=settings,
                    **db)
     return memory_plan(d.model, d.accelerator, d.parallel, d.precision, d.eff, min_kv_tokens=min_kv_tokens,
@@ -44,11 +47,12 @@ def roofline(model: str | ModelArch, accelerator: str | Accelerator, phase: str 
              kv_dtype: str | None = None, engine: str | Profile = "vllm", chunk: int | None = None,
              dp_attn: bool = False, settings: EngineSettings | None = None, **db: Any) -> StepTime:
     """Per-operator roofline of one step of ``phase`` (prefill of ``context`` tokens, or decode at it)."""
+    phase = one_of(phase, "phase", ("prefill", "decode"))
+    batch, context = whole(batch, "batch", minimum=1), whole(context, "context", minimum=1)
+    chunk = None if chunk is None else whole(chunk, "chunk", minimum=1)
     d = deployment(model, accelerator, tp, pp, ep, precision, kv_dtype, engine, dp_attn=dp_attn, settings=settings,
                    **db)
     if d.model.max_context and context > d.model.max_context:
-        from planner.errors import InputError
-
         raise InputError("context", f"at most the model's {d.model.max_context:,}-token context", context)
     shape = phase_shape(phase, batch, context, chunk)
     return step_time(d.model, d.accelerator, d.parallel, d.precision, shape, d.eff)

@@ -25,10 +25,19 @@ LOADS: tuple[float, ...] = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7,
 """Shares of a candidate's capacity at which the table records the predicted latency."""
 
 
-def group_label(accelerator: str, tp: int, pp: int, ep: int, dp_attn: bool, role: str) -> str:
-    """The name a candidate, a plan group and a routing rule share: ``H100-SXM TP4·PP2·EP4·DPA decode``."""
+def group_label(accelerator: str, tp: int, pp: int, ep: int, dp_attn: bool, role: str,
+                token_budget: int | None = None) -> str:
+    """The name a candidate, a plan group and a routing rule share: ``H100-SXM TP4·PP2·EP4·DPA decode``;
+    ``token_budget`` (given for the candidates tried with a token budget of their own besides the
+    engine's, ``serving.table``) is named too, ``H100-SXM TP2·TB2048 colocated``, so that two groups
+    differing only in it keep apart in the routing and the router config."""
     par = f"TP{tp}" + (f"·PP{pp}" if pp > 1 else "") + (f"·EP{ep}" if ep > 1 else "")
-    return f"{accelerator} {par}{'·DPA' if dp_attn else ''} {role}"
+    tb = f"·TB{token_budget}" if token_budget else ""
+    return f"{accelerator} {par}{'·DPA' if dp_attn else ''}{tb} {role}"
+
+
+BUDGET_VARIANT = "|tb"
+"""Marks a candidate key tried with its own token budget (``serving.table``)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,8 @@ class CandidateInfo:
 
     @property
     def label(self) -> str:
-        return group_label(self.accelerator, self.tp, self.pp, self.ep, self.dp_attn, self.role)
+        tb = self.token_budget if BUDGET_VARIANT in self.key else None
+        return group_label(self.accelerator, self.tp, self.pp, self.ep, self.dp_attn, self.role, tb)
 
 
 @dataclass(frozen=True)

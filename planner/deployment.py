@@ -11,9 +11,12 @@ whatever the order in which accelerators are listed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
 
 from planner.dtypes import Precision, default_kv_dtype
-from planner.errors import PlannerError
+from planner.errors import InputError, PlannerError
 from planner.hardware import Accelerator, HardwareDB, get_accelerator
 from planner.models import ModelArch, ModelDB, get_model
 from planner.parallel import Parallel, check_parallel
@@ -118,7 +121,18 @@ def make_deployment(model: str | ModelArch, accelerator: str | Accelerator, tp: 
                     precision: str = "bf16", kv_dtype: str | None = None, engine: str | Profile = "vllm",
                     hardware_db: HardwareDB | None = None, model_db: ModelDB | None = None,
                     dp_attn: bool = False, settings: EngineSettings | None = None) -> Deployment:
-    """Resolve names and build a checked ``Deployment``. ``settings.kv_dtype`` stands in for ``kv_dtype``."""
+    """Resolve names and build a checked ``Deployment``. ``settings.kv_dtype`` stands in for ``kv_dtype``.
+    numpy scalars (a value read from a DataFrame) are taken as the Python numbers they hold."""
+    tp, pp, ep = (v.item() if isinstance(v, np.generic) else v for v in (tp, pp, ep))
+    dp_attn = bool(dp_attn) if isinstance(dp_attn, np.bool_) else dp_attn
+    if not isinstance(precision, str) or not precision.strip():
+        raise InputError("precision", "a weight dtype name such as bf16, fp8 or fp4", precision)
+    if kv_dtype is not None and (not isinstance(kv_dtype, str) or not kv_dtype.strip()):
+        raise InputError("kv_dtype", "a KV-cache dtype name such as bf16 or fp8, or None for the engine's", kv_dtype)
+    if not isinstance(engine, Profile | str | Path):
+        raise InputError("engine", "an engine name (vllm, sglang, trtllm), a profile YAML path or a Profile", engine)
+    if settings is not None and not isinstance(settings, EngineSettings):
+        raise InputError("settings", "an EngineSettings (planner.profile) or None", settings)
     settings = settings or EngineSettings()
     prof = engine if isinstance(engine, Profile) else load_profile(engine)
     return Deployment(get_model(model, model_db), get_accelerator(accelerator, hardware_db),

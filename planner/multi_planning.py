@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from planner.errors import InfeasibleError, PlannerError, SolverLimitError
+from planner.errors import InfeasibleError, InputError, PlannerError, SolverLimitError
 from planner.hardware import HardwareDB
 from planner.multi_result import MultiPlan, Section, fleet_totals, shared_binding
 from planner.multi_scenario import MultiScenario, load_any, parse_multi
@@ -37,6 +37,8 @@ def coerce_multi(ms: MultiScenario | Scenario | str | Path | dict) -> MultiScena
         ms = load_any(ms)
     if isinstance(ms, Scenario):
         return MultiScenario((replace(ms, name=ms.name or ms.model),), name=ms.name, source=ms.source)
+    if not isinstance(ms, MultiScenario):
+        raise InputError("scenario", "a MultiScenario or Scenario, a path to a scenario file or a dict of fields", ms)
     return ms
 
 
@@ -61,6 +63,9 @@ def _check_each(preps: list[Prepared]) -> None:
     """A model no candidate can serve, or at a rate past a million instances, fails before the solve."""
     for j, p in enumerate(preps):
         sc, table, rates = p.scenario, p.table, list(p.rates)
+        if sc.rate_profile is not None:  # a fleet is planned at one rate per model; a day has its own plan
+            raise PlannerError(f"models[{j}] workload.rate_profile: a day of rates is planned with planner.plan_day "
+                               "(one model), not in a fleet plan; remove the profile to plan one rate")
         try:
             if not any(table.useful(i) for i in range(len(table.candidates))):
                 raise InfeasibleError(_no_candidates(sc, table, rates))

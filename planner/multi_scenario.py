@@ -122,7 +122,12 @@ def parse_multi(raw: dict, where: str = "scenario", base: Path | None = None) ->
                 doc[key] = _merge(defaults.get(key), val, key)
         doc |= shared
         doc["name"] = name
-        sc_j = parse_scenario(doc, f"{where} {field} ({shorten(name, 40)})", base)
+        label = f"{where} {field} ({shorten(name, 40)})"
+        try:
+            sc_j = parse_scenario(doc, label, base)
+        except PlannerError as exc:  # a check deep in a value (Workload, SLO) does not know the entry: name it
+            text = str(exc)
+            raise PlannerError(text if text.startswith(label) else f"{label}: {text}") from None
         if sc_j.rate_profile is not None:  # planning it at its peak alone would be a silent wrong answer
             raise InputError(f"{field}.workload.rate_profile", "a single rate in a fleet of models (rate profiles "
                              "are planned one model at a time: plan that model's own scenario)", where=where)

@@ -49,3 +49,16 @@ def check_group(i: int, g: Any, keys: tuple[str, ...]) -> dict[str, Any]:
             raise InputError("memory_fraction", "a fraction in (0, 1]", mf, where=where)
         out["memory_fraction"] = float(mf)
     return out
+
+
+def check_one_rate_plan(d: Any, command: str) -> None:
+    """Refuse, naming what it is, the JSON of a day plan (``schedule``) or a fleet plan (``models``), which
+    ``command`` (replay, emit) does not take: it takes the plan of one model at one rate."""
+    if not isinstance(d, dict):
+        return
+    if "schedule" in d and "groups" not in d:
+        raise PlannerError(f"plan: this is a day plan (workload.rate_profile); {command} takes the plan of one rate: "
+                           "plan the scenario without its rate_profile (or at one period's rate)")
+    if "models" in d and "groups" not in d:
+        raise PlannerError(f"plan: this is a fleet plan (models:); {command} takes the plan of one model: plan each "
+                           "model's scenario on its own")

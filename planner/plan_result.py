@@ -37,10 +37,13 @@ class Group:
     pool: int
     """Instances the TTFT queueing assumes behind the group's balancer (its fleet tier)."""
     bucket_shares: dict[int, float]
+    label: str = ""
+    """The name the routing table and the router config give the group (``capacity.group_label``)."""
 
-    @property
-    def label(self) -> str:
-        return group_label(self.accelerator, self.tp, self.pp, self.ep, self.dp_attn, self.role)
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", group_label(self.accelerator, self.tp, self.pp, self.ep, self.dp_attn,
+                                                          self.role))
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ class Plan:
     """The scenario file the plan was made from (what ``planner simulate --plan`` replays with), if any."""
     energy: dict[str, Any] = field(default_factory=dict)
     """Draw at the planned load (``planner.energy.plan_energy``): power_w, kwh_per_day, joules_per_output_token."""
+    currency: str = "USD"
+    """The currency of every cost (``pricing.currency``)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -159,7 +164,7 @@ def groups_of(table: CapacityTable, sol: Solution, spare: int) -> list[Group]:
             headroom=1.0 - util, engine=c.engine, precision=c.precision, kv_dtype=c.kv_dtype,
             token_budget=c.token_budget, max_seqs=c.max_seqs, memory_fraction=c.memory_fraction,
             spare_instances=spare, pool=c.pool if c.pool > 1 else (table.pools[0] if len(table.pools) == 1 else 1),
-            bucket_shares=shares))
+            bucket_shares=shares, label=c.label))
     return out
 
 
@@ -194,7 +199,11 @@ def routing_of(table: CapacityTable, sol: Solution) -> list[Route]:
     out = []
     for members in input_classes(table):
         bk = table.buckets[members[0]]
-        shares = {table.candidate(key).label: s for (key, b), s in sol.shares.items() if b in members}
+        by_key = {key: s for (key, b), s in sol.shares.items() if b in members}  # one share per class and key
+        shares: dict[str, float] = {}
+        for key, s in by_key.items():  # keys that share a label (fleet tiers of one candidate) add up
+            label = table.candidate(key).label
+            shares[label] = shares.get(label, 0.0) + s
         if shares:
             out.append(Route(f"{bk.isl_lo}-{bk.isl_hi}", shares))
     return out

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from planner.capacity import CandidateInfo, CapacityTable, Rejection
 from planner.deployment import precision_for
 from planner.dtypes import Precision
 from planner.energy import plan_energy
-from planner.errors import InfeasibleError, PlannerError, SolverLimitError
+from planner.errors import InfeasibleError, InputError, PlannerError, SolverLimitError
 from planner.hardware import Accelerator, HardwareDB, default_hardware
 from planner.models import get_model
 from planner.optimise.ilp import Limits, Solution, solve
@@ -78,6 +79,10 @@ def accelerators_of(sc: Scenario, hw: HardwareDB) -> list[Accelerator]:
         a = hw.get(n)
         if not sc.accelerators and a.price_basis == "purchase" and a.id not in entries and a.id not in prices:
             continue  # an amortised purchase price is not comparable with rental prices: named, or priced, only
+        if sc.pricing.currency != "USD" and a.id not in entries and a.id not in prices:
+            raise InputError("pricing.currency", f"prices in {sc.pricing.currency} for every candidate accelerator "
+                             f"(the shipped prices are US dollars): give {a.id}'s in prices: or pricing.file, or "
+                             "name only the accelerators you price", sc.pricing.currency)
         if a.id in entries:  # price tiers (planner.pricing): owned hardware's cost, else on-demand
             t = tiers_of(a, entries[a.id], sc.pricing, sc.target_utilisation)
             a = a.with_price(t.plan_price, t.source or "scenario override")
@@ -93,10 +98,12 @@ def coerce(sc: Scenario | str | dict) -> Scenario:
         from planner.scenario import parse_scenario
 
         return parse_scenario(sc)
-    if not isinstance(sc, Scenario):
+    if isinstance(sc, str | Path):
         from planner.scenario import load_scenario
 
         return load_scenario(sc)
+    if not isinstance(sc, Scenario):
+        raise InputError("scenario", "a Scenario, a path to a scenario file or a dict of scenario fields", sc)
     return sc
 
 
@@ -155,6 +162,9 @@ def plan(sc: Scenario | str | dict, hw: HardwareDB | None = None, progress=None,
     it, ``SolverLimitError`` when the solver found no plan within its time limit."""
     prep = prepared or prepare(sc, hw, progress)
     sc, table, rates, limits = prep.scenario, prep.table, list(prep.rates), prep.limits
+    if sc.rate_profile is not None:  # one rate would be the profile's peak, silently: a day has its own plan
+        raise PlannerError("workload.rate_profile: this scenario is a day of rates; plan it with planner.plan_day "
+                           "(planner plan on the command line), or remove the profile to plan one rate")
     if not any(table.useful(i) for i in range(len(table.candidates))):
         raise InfeasibleError(_no_candidates(sc, table, rates))
     _check_scale(sc, table, rates)
@@ -214,7 +224,8 @@ def assemble(prep: Prepared, sol: Solution, alt_sols: list[tuple[str, Solution]]
                      "with N = the group's fleet tier (pool), at most its instance count")),
         notes=tuple(notes), scenario_file=sc.source or None,
         energy=plan_energy([(g.gpus, g.watts / g.gpus, g.utilisation) for g in groups if g.gpus], out_tps,
-                           sc.pricing.idle_fraction, sc.pricing.pue))
+                           sc.pricing.idle_fraction, sc.pricing.pue),
+        currency=sc.pricing.currency)
 
 
 def _check_scale(sc: Scenario, table: CapacityTable, rates: list[float]) -> None:

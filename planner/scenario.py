@@ -45,6 +45,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from planner._yaml import load_toml, load_yaml
 from planner.errors import InputError, PlannerError, shorten
 from planner.pricing import Pricing, parse_pricing
@@ -179,6 +181,8 @@ def _num(raw: dict, key: str, where: str, default: Any = None, *, integer: bool 
     if key not in raw or raw[key] is None:
         return default
     val = raw[key]
+    if isinstance(val, np.generic) and not isinstance(val, np.bool_):  # a value read from a DataFrame
+        val = val.item()
     bad_type = isinstance(val, bool) or not isinstance(val, (int, float))
     if bad_type or (isinstance(val, float) and not math.isfinite(val)):
         raise InputError(key, "an integer" if integer else "a finite number", val, where=where)
@@ -342,11 +346,16 @@ def _flag(raw: dict, key: str, where: str) -> bool:
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario from YAML (``.yaml``/``.yml``) or TOML (``.toml``)."""
+    if not isinstance(path, str | Path):
+        raise InputError("scenario", "a path to a YAML or TOML scenario file", path)
     p = Path(path)
     if str(path) == "-":  # YAML on standard input; relative paths in it are taken from the working folder
         raw = load_yaml(p, "scenario")
         if raw is None:
             raise PlannerError("scenario <stdin>: empty, expected model, workload and slo")
+        if not isinstance(raw, dict):
+            raise PlannerError("scenario <stdin>: expected YAML mapping the scenario's fields (model, workload, slo); "
+                               "a TOML scenario is read from a .toml file, not from standard input")
         return parse_scenario(raw, "<stdin>", Path.cwd())
     raw = load_toml(p, "scenario") if p.suffix.lower() == ".toml" else load_yaml(p, "scenario")
     if raw is None:

@@ -349,6 +349,9 @@ def family_of(model_id: str) -> str:
 def validate_frame(df: pd.DataFrame, profile: Profile | None = None, hw: HardwareDB | None = None,
                    progress: Any = None) -> Validation:
     """Predict every row of ``df`` (our schema) and summarise errors per group."""
+    if not isinstance(df, pd.DataFrame):
+        raise PlannerError(f"measured rows: expected a pandas DataFrame in the measured schema, got "
+                           f"{type(df).__name__}")
     hw = hw or default_hardware()
     profiles: dict[str, Profile] = {}
     out_rows: list[dict[str, Any]] = []

@@ -49,7 +49,7 @@ from planner.deployment import Deployment, make_deployment
 from planner.errors import InputError, PlannerError
 from planner.hardware import HardwareDB, default_hardware
 from planner.models import get_model
-from planner.plan_groups import check_group
+from planner.plan_groups import check_group, check_one_rate_plan
 from planner.plan_result import Plan
 from planner.planning import coerce
 from planner.profile import EngineSettings, load_profile
@@ -114,6 +114,7 @@ def _plan_dict(plan: Plan | dict[str, Any]) -> dict[str, Any]:
     d = plan.to_dict() if isinstance(plan, Plan) else plan
     if not isinstance(d, dict):
         raise PlannerError(f"plan: expected a plan (the JSON of planner plan --json), got {type(d).__name__}")
+    check_one_rate_plan(d, "a replay")
     missing = [k for k in ("model", "rate_rps", "slo", "groups", "buckets") if k not in d]
     if missing:
         raise PlannerError(f"plan: missing {', '.join(missing)}; give the JSON written by planner plan --json")
@@ -380,6 +381,8 @@ def verify_plan(plan: Plan | dict[str, Any], scenario: Scenario | str | Path | d
 
 
 def _label(g: dict[str, Any]) -> str:
+    if isinstance(g.get("label"), str) and g["label"].strip():
+        return g["label"]
     par = f"TP{g['tp']}" + (f"·PP{g['pp']}" if g["pp"] > 1 else "") + (f"·EP{g['ep']}" if g["ep"] > 1 else "")
     return f"{g['accelerator']} {par}{'·DPA' if g['dp_attn'] else ''} {g['role']}"
 

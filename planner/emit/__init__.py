@@ -20,7 +20,7 @@ from planner.emit.router import Proxy, proxy_for, router_config
 from planner.errors import PlannerError
 from planner.hardware import HardwareDB, get_accelerator
 from planner.models import ModelDB, get_model
-from planner.plan_groups import check_group
+from planner.plan_groups import check_group, check_one_rate_plan
 
 _KEYS = ("accelerator", "role", "tp", "pp", "ep", "dp_attn", "instances", "engine", "precision", "kv_dtype",
          "token_budget", "max_seqs", "memory_fraction", "bucket_shares")
@@ -30,6 +30,8 @@ def label_of(g: dict[str, Any]) -> str:
     """The plan's group label (as ``plan_result.Group.label``), which its routing table names."""
     from planner.capacity import group_label
 
+    if isinstance(g.get("label"), str) and g["label"].strip():
+        return g["label"]
     return group_label(g["accelerator"], g["tp"], g["pp"], g["ep"], g["dp_attn"], g["role"])
 
 
@@ -44,6 +46,7 @@ def _spec(i: int, g: dict[str, Any]) -> GroupSpec:
 
 def emit_files(plan: dict[str, Any], hw: HardwareDB | None = None, models: ModelDB | None = None) -> dict[str, str]:
     """Every file of the fleet, by path relative to the output folder."""
+    check_one_rate_plan(plan, "emit")
     for key in ("model", "groups", "routing", "buckets", "slo"):
         if key not in plan:
             raise PlannerError(f"plan: missing {key!r}; expected the JSON of `planner plan --json`")

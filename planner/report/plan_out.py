@@ -14,15 +14,21 @@ from planner.plan_result import Plan
 from planner.report.fmt import seconds, summary_table
 
 
+def money(value: float, currency: str, digits: int = 2) -> str:
+    """``$27.51`` in US dollars, ``27.51 EUR`` in any other currency."""
+    return f"${value:,.{digits}f}" if currency == "USD" else f"{value:,.{digits}f} {currency}"
+
+
 def render(plan: Plan, console: Console) -> None:
     limits = " / ".join(f"{name} {seconds(plan.slo[key])}" for name, key in (("TTFT", "ttft_s"), ("TPOT", "tpot_s"))
                         if plan.slo.get(key) is not None)
     head = (f"[bold]{plan.model}[/] at {plan.rate_rps:g} req/s, SLO p{plan.slo['percentile']:g} {limits} — "
             f"{plan.status} ({plan.engine}, {plan.precision} weights, {plan.kv_dtype} KV)")
     console.print(head)
+    cur = plan.currency
     t = Table(title="recommended deployment")
-    for col in ("accelerator", "role", "TP", "PP", "EP", "tokens/step", "instances", "GPUs", "$/hour", "utilisation",
-                "buckets"):
+    for col in ("accelerator", "role", "TP", "PP", "EP", "tokens/step", "instances", "GPUs", f"{cur}/hour",
+                "utilisation", "buckets"):
         t.add_column(col, justify="left" if col in ("accelerator", "role", "buckets") else "right")
     for g in plan.groups:
         t.add_row(g.accelerator, g.role, f"{g.tp}{' DPA' if g.dp_attn else ''}", str(g.pp), str(g.ep),
@@ -32,14 +38,14 @@ def render(plan: Plan, console: Console) -> None:
                   ", ".join(f"{b}:{100 * s:.0f}%" for b, s in g.bucket_shares.items()))
     console.print(t)
     s = summary_table("summary")
-    s.add_row("cost", f"${plan.cost_per_hour:,.2f}/hour")
-    s.add_row("per million output tokens", f"${plan.cost_per_million_output_tokens:,.3f}")
-    s.add_row("per million total tokens", f"${plan.cost_per_million_total_tokens:,.3f}")
+    s.add_row("cost", f"{money(plan.cost_per_hour, cur)}/hour ({money(24 * plan.cost_per_hour, cur)}/day)")
+    s.add_row("per million output tokens", money(plan.cost_per_million_output_tokens, cur, 3))
+    s.add_row("per million total tokens", money(plan.cost_per_million_total_tokens, cur, 3))
     s.add_row("GPUs / power", f"{plan.total_gpus} / {plan.watts / 1e3:,.1f} kW")
     if plan.energy:
         jpt = plan.energy.get("joules_per_output_token")
-        s.add_row("energy at the planned load", f"{plan.cost_per_hour * 24:,.2f} $/day, "
-                  f"{plan.energy['kwh_per_day']:,.1f} kWh/day, " + ("-" if jpt is None else f"{jpt:.3g} J/token"))
+        s.add_row("energy at the planned load", f"{plan.energy['kwh_per_day']:,.1f} kWh/day, "
+                  + ("-" if jpt is None else f"{jpt:.3g} J/token"))
     s.add_row(f"predicted p{plan.predicted['percentile']:g} TTFT (worst bucket)", seconds(plan.predicted["ttft_s"]))
     s.add_row(f"predicted p{plan.predicted['percentile']:g} TPOT (worst bucket)", seconds(plan.predicted["tpot_s"]))
     s.add_row("output tokens/s", f"{plan.output_tokens_per_s:,.0f}")
@@ -61,8 +67,8 @@ def render(plan: Plan, console: Console) -> None:
         r.add_row(route.isl, "; ".join(f"{k} {100 * v:.0f}%" for k, v in route.shares.items()))
     console.print(r)
     a = Table(title="alternatives")
-    for col in ("alternative", "status", "$/hour", "vs plan", "GPUs", "why"):
-        a.add_column(col, justify="right" if col in ("$/hour", "vs plan", "GPUs") else "left")
+    for col in ("alternative", "status", f"{cur}/hour", "vs plan", "GPUs", "why"):
+        a.add_column(col, justify="right" if col in (f"{cur}/hour", "vs plan", "GPUs") else "left")
     for alt in plan.alternatives:
         a.add_row(alt.name, alt.status, "-" if alt.cost_per_hour is None else f"{alt.cost_per_hour:,.2f}",
                   "-" if alt.delta_pct is None else f"{alt.delta_pct:+.1f}%",

@@ -80,6 +80,9 @@ def read_workload(path: str | Path, rate_rps: float | None = None) -> tuple[Work
         from planner.scenario import parse_workload
 
         raw = load_yaml(p, "workload")
+        if isinstance(raw, dict) and "rate_profile" in raw:
+            raise InputError("rate_profile", "absent from an estimate's workload (an estimate is one instance at one "
+                             "rate; plan the day with planner plan); give rate_rps instead", where=str(p))
         if isinstance(raw, dict) and rate_rps is not None:
             raw = {**raw, "rate_rps": rate_rps}
         wl = parse_workload(raw, str(p), p.parent, require_rate=False)
@@ -116,6 +119,19 @@ def estimate(model: str | None = None, accelerator: str | None = None, tp: int =
     ``deployment``, not both. A workload file that states a rate is estimated at that rate unless
     ``concurrency`` or ``rate_rps`` says otherwise. ``pool``: instances sharing the request stream
     behind one balancer (``rate_rps`` is then one instance's share; queueing as G/G/pool)."""
+    isl, osl, concurrency, rate_rps, pool = (v.item() if isinstance(v, np.generic) else v
+                                             for v in (isl, osl, concurrency, rate_rps, pool))
+    if isinstance(slo, dict):  # a notebook's {"ttft_s": 1, "tpot_s": 0.05}
+        try:
+            slo = SLO(**slo)
+        except TypeError:
+            raise InputError("slo", "an SLO or a dict of ttft_s, tpot_s, percentile", sorted(slo)) from None
+    if slo is not None and not isinstance(slo, SLO):
+        raise InputError("slo", "an SLO (planner.SLO) or a dict of ttft_s, tpot_s, percentile", slo)
+    if workload is not None and not isinstance(workload, Workload | str | Path):
+        raise InputError("workload", "a Workload, or a path to a workload or trace file", workload)
+    if deployment is not None and not isinstance(deployment, Deployment):
+        raise InputError("deployment", "a Deployment (planner.deployment(...))", deployment)
     if concurrency is not None and rate_rps is not None:
         raise InputError("concurrency/rate", "one of --concurrency or --rate, not both")
     rate_rps = _positive(rate_rps, "rate")
