@@ -12,6 +12,7 @@ import argparse
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from planner.multi_scenario import MultiScenario, load_any
@@ -39,6 +40,9 @@ def main() -> None:
         if isinstance(sc, MultiScenario):  # --verify replays one model's plan; fleets of models refuse it
             print(f"{path.name:<34} (several models: --verify is one-model only)", flush=True)
             continue
+        name = path.name
+        if sc.rate_profile is not None:  # a day: its peak-sized plan is what --verify could replay
+            sc, name = replace(sc, rate_profile=None), f"{path.name} (peak)"
         t0 = time.perf_counter()
         p = plan(sc)
         t1 = time.perf_counter()
@@ -46,10 +50,10 @@ def main() -> None:
         t2 = time.perf_counter()
         worst = min((b.attainment for b in v.buckets if b.requests), default=float("nan"))
         ratio = f"{v.overprovision_ratio:.2f}" if v.overprovision_ratio is not None else "-"
-        line = (f"{path.name:<34} {t1 - t0:>7.2f} {t2 - t1:>8.2f} {v.replays:>7} {str(v.meets):>5} "
+        line = (f"{name:<34} {t1 - t0:>7.2f} {t2 - t1:>8.2f} {v.replays:>7} {str(v.meets):>5} "
                 f"{100 * v.attainment:>6.1f}% {100 * worst:>11.1f}% {v.planned_gpus:>5} "
                 f"{v.sufficient_gpus if v.sufficient_gpus is not None else '-':>6} {ratio:>6}")
-        if args.cli:
+        if args.cli and name == path.name:
             exe = str(Path(sys.executable).with_name("planner"))
             t3 = time.perf_counter()
             subprocess.run([exe, "plan", str(path), "--verify", "--verify-requests", str(args.requests), "--json"],
