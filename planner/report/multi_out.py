@@ -18,8 +18,10 @@ from planner.report.fmt import summary_table
 def render(mp: MultiPlan, console: Console) -> None:
     console.print(f"[bold]{len(mp.models)} models in one fleet[/]{f' ({mp.scenario})' if mp.scenario else ''} — "
                   f"{mp.status}, objective {mp.objective}")
+    code = mp.models[0].plan.currency if mp.models else "USD"  # pricing is shared by every model
+    cur = plan_out.unit(code)
     t = Table(title="models")
-    for col in ("name", "model", "req/s", "$/hour", "GPUs", "$/M output tokens", "alone $/hour"):
+    for col in ("name", "model", "req/s", f"{cur}/hour", "GPUs", f"{cur}/M output tokens", f"alone {cur}/hour"):
         t.add_column(col, justify="left" if col in ("name", "model") else "right")
     for s in mp.models:
         p = s.plan
@@ -34,9 +36,10 @@ def render(mp: MultiPlan, console: Console) -> None:
         q.add_row(acc, str(mp.gpus_by_accelerator.get(acc, 0)), str(mp.availability.get(acc, "unlimited")))
     console.print(q)
     s = summary_table("fleet")
-    s.add_row("cost", f"${mp.cost_per_hour:,.2f}/hour"
-              + (f" (budget ${mp.budget_per_hour:,.2f}/hour)" if mp.budget_per_hour is not None else ""))
-    s.add_row("per million output tokens", f"${mp.cost_per_million_output_tokens:,.3f}")
+    s.add_row("cost", f"{plan_out.money(mp.cost_per_hour, code)}/hour"
+              + (f" (budget {plan_out.money(mp.budget_per_hour, code)}/hour)" if mp.budget_per_hour is not None
+                 else ""))
+    s.add_row("per million output tokens", plan_out.money(mp.cost_per_million_output_tokens, code, 3))
     s.add_row("GPUs / power", f"{mp.total_gpus} / {mp.watts / 1e3:,.1f} kW")
     s.add_row("binding (shared)", "; ".join(mp.binding) or "-")
     s.add_row("solver", f"{mp.status}, {mp.solve_s:.2f} s" + (f", gap {100 * mp.gap:.2f}%" if mp.gap is not None

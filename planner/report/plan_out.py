@@ -14,6 +14,11 @@ from planner.plan_result import Plan
 from planner.report.fmt import seconds, summary_table
 
 
+def unit(currency: str) -> str:
+    """The currency as a column label writes it: ``$`` for US dollars, else the code."""
+    return "$" if currency == "USD" else currency
+
+
 def money(value: float, currency: str, digits: int = 2) -> str:
     """``$27.51`` in US dollars, ``27.51 EUR`` in any other currency."""
     return f"${value:,.{digits}f}" if currency == "USD" else f"{value:,.{digits}f} {currency}"
@@ -25,7 +30,7 @@ def render(plan: Plan, console: Console) -> None:
     head = (f"[bold]{plan.model}[/] at {plan.rate_rps:g} req/s, SLO p{plan.slo['percentile']:g} {limits} — "
             f"{plan.status} ({plan.engine}, {plan.precision} weights, {plan.kv_dtype} KV)")
     console.print(head)
-    cur = plan.currency
+    cur = unit(plan.currency)
     t = Table(title="recommended deployment")
     for col in ("accelerator", "role", "TP", "PP", "EP", "tokens/step", "instances", "GPUs", f"{cur}/hour",
                 "utilisation", "buckets"):
@@ -38,9 +43,10 @@ def render(plan: Plan, console: Console) -> None:
                   ", ".join(f"{b}:{100 * s:.0f}%" for b, s in g.bucket_shares.items()))
     console.print(t)
     s = summary_table("summary")
-    s.add_row("cost", f"{money(plan.cost_per_hour, cur)}/hour ({money(24 * plan.cost_per_hour, cur)}/day)")
-    s.add_row("per million output tokens", money(plan.cost_per_million_output_tokens, cur, 3))
-    s.add_row("per million total tokens", money(plan.cost_per_million_total_tokens, cur, 3))
+    c = plan.currency
+    s.add_row("cost", f"{money(plan.cost_per_hour, c)}/hour ({money(24 * plan.cost_per_hour, c)}/day)")
+    s.add_row("per million output tokens", money(plan.cost_per_million_output_tokens, c, 3))
+    s.add_row("per million total tokens", money(plan.cost_per_million_total_tokens, c, 3))
     s.add_row("GPUs / power", f"{plan.total_gpus} / {plan.watts / 1e3:,.1f} kW")
     if plan.energy:
         jpt = plan.energy.get("joules_per_output_token")
