@@ -164,18 +164,23 @@ def _deployment(g: dict[str, Any], model: str, sc: Scenario, hw: HardwareDB) -> 
 
 
 def _assign(isl: np.ndarray, osl: np.ndarray, buckets: list[dict[str, Any]]) -> tuple[np.ndarray, int]:
-    """Bucket index per request; lengths outside every range are clipped in place to the nearest bucket."""
+    """Bucket index per request; lengths outside every range are clipped in place to the nearest bucket.
+
+    An input class is the buckets that share an input range's lower end: buckets reaching past the
+    model's context are planned truncated to it, each by its own answer length (``planning._fit_context``),
+    so the top class's buckets end at different input lengths and are still one class. A request picks
+    its class by input length, its bucket in the class by output length, and is clipped to that bucket."""
     ranges = [(_range(b["isl"], f"bucket {b['index']}"), _range(b["osl"], f"bucket {b['index']}")) for b in buckets]
-    classes = sorted({r[0] for r in ranges})
-    members = {c: [k for k, r in enumerate(ranges) if r[0] == c] for c in classes}
-    his = np.array([c[1] for c in classes])
+    los = sorted({r[0][0] for r in ranges})
+    members = {lo: [k for k, r in enumerate(ranges) if r[0][0] == lo] for lo in los}
+    his = np.array([max(ranges[k][0][1] for k in members[lo]) for lo in los])
     out = np.empty(isl.size, dtype=np.int64)
     clipped = 0
     for i in range(isl.size):
-        c = classes[min(int(np.searchsorted(his, isl[i])), len(classes) - 1)]
-        x = min(max(int(isl[i]), c[0]), c[1])
+        c = los[min(int(np.searchsorted(his, isl[i])), len(los) - 1)]
         y = int(osl[i])
         k = min(members[c], key=lambda m: max(ranges[m][1][0] - y, y - ranges[m][1][1], 0))
+        x = min(max(int(isl[i]), ranges[k][0][0]), ranges[k][0][1])
         lo, hi = ranges[k][1]
         y2 = min(max(y, lo), hi)
         clipped += (x != isl[i]) or (y2 != y)

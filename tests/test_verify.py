@@ -159,3 +159,20 @@ def test_cli_plan_verify_json_and_simulate_plan(tmp_path):
     bad.write_text("{not json")
     res3 = subprocess.run([_exe(), "simulate", "--plan", str(bad)], capture_output=True, text=True, timeout=60)
     assert res3.returncode == 2 and res3.stderr.count("\n") == 1 and "not JSON" in res3.stderr
+
+
+def test_replay_keeps_a_truncated_top_class_one_class_and_picks_the_bucket_by_answer_length():
+    """Buckets reaching past the model's context are planned truncated, each to leave room for its own
+    answer, so the top class's buckets end at different input lengths (32,627 / 32,392 / 31,845 in
+    examples/long_context_summarisation.yaml). The replay once took them for three classes and sent every
+    prompt of 26.5k-31.8k tokens to the long-answer bucket, clipping short answers up to 716 tokens."""
+    from planner.verify import _assign
+
+    buckets = [{"index": 0, "isl": "100-200", "osl": "1-10"}, {"index": 1, "isl": "100-200", "osl": "11-100"},
+               {"index": 2, "isl": "201-1000", "osl": "1-10"}, {"index": 3, "isl": "201-900", "osl": "11-100"}]
+    isl = np.array([150, 150, 500, 500, 950, 5000])
+    osl = np.array([5, 50, 5, 50, 5, 50])
+    out, clipped = _assign(isl, osl, buckets)
+    assert out.tolist() == [0, 1, 2, 3, 2, 3]
+    assert osl.tolist() == [5, 50, 5, 50, 5, 50]  # no answer clipped into another bucket's range
+    assert isl.tolist() == [150, 150, 500, 500, 950, 900] and clipped == 1
