@@ -23,6 +23,7 @@ its job: no state crosses jobs except caches of the read-only databases.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -94,8 +95,14 @@ def cpu_count() -> int:
         return max(os.cpu_count() or 1, 1)
 
 
+_SCHEDULER = re.compile(r"((tcp|tls|ucx|ws|wss)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}/?")
+
+
 def check_workers(workers: int | None, scheduler: str | None) -> None:
-    """Refuse a worker count out of range, or one given with a Dask scheduler (the cluster has its own)."""
+    """Refuse a worker count out of range, one given with a Dask scheduler (the cluster has its own), or a
+    scheduler address that is not one (``tcp://host:port``, ``tls://...``, or ``host:port``)."""
+    if scheduler is not None and not _SCHEDULER.fullmatch(str(scheduler).strip()):
+        raise InputError("--scheduler", "a Dask scheduler address such as tcp://host:8786 (or host:8786)", scheduler)
     if workers is None:
         return
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
@@ -132,10 +139,18 @@ def _run_pool(jobs: list[dict[str, Any]], n: int, progress: Callable[[], Any] | 
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     rows: list[dict[str, Any] | None] = [None] * len(jobs)
-    with ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"))
+    try:
         futures = {pool.submit(plan_job, j): i for i, j in enumerate(jobs)}
         for f in as_completed(futures):
             rows[futures[f]] = _tick(f.result(), progress)
+    except BaseException:  # Ctrl-C or a failure: drop the queued points and stop the running ones now
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            proc.terminate()
+        raise
+    pool.shutdown()
     return [r for r in rows if r is not None]
 
 

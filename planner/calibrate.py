@@ -19,7 +19,7 @@ from planner.errors import InputError, PlannerError
 from planner.files import write_atomic
 from planner.hardware import HardwareDB, default_hardware
 from planner.profile import Efficiency, Profile, load_profile
-from planner.validate import validate_frame
+from planner.validate import check_numbers, validate_frame
 
 
 def profile_to_yaml(profile: Profile) -> str:
@@ -61,8 +61,19 @@ def calibrate(df: pd.DataFrame, engine: str = "vllm", output: Path | None = None
         except PlannerError:
             keep.append(False)
     df = df[keep]
+    bad = []
+    for r in df.to_dict("records"):  # a numeric cell holding text is refused, not read as blank
+        try:
+            check_numbers(r)
+            bad.append(False)
+        except PlannerError:
+            bad.append(True)
+    dropped = int(sum(bad))
+    df = df[[not b for b in bad]]
     if df.empty:
-        raise PlannerError(f"calibrate: no rows for engine {engine} on a known accelerator")
+        raise PlannerError(f"calibrate: no rows for engine {engine} on a known accelerator"
+                           + (f" ({dropped} refused: a numeric cell holds text or a negative number; "
+                              "planner validate names them)" if dropped else ""))
     rng = np.random.default_rng(seed)
     df["train"] = rng.random(len(df)) >= holdout
     prof = base
@@ -87,7 +98,7 @@ def calibrate(df: pd.DataFrame, engine: str = "vllm", output: Path | None = None
             note = "no hold-out: the split left no test rows"
         report.append({"family": str(fam), "accelerators": fams[str(fam)], "train_rows": len(train),
                        "train_mdape": err, "holdout_mdape": hold, "holdout_rows": len(test),
-                       "note": note})
+                       "note": note, "refused_rows": dropped})
     if output is not None:
         write_atomic(Path(output), profile_to_yaml(prof).encode())
     return report

@@ -135,7 +135,8 @@ def _main(
         [], "--hardware-path", help="Extra accelerator YAML file or folder (repeatable); same id replaces."
     ),
 ) -> None:
-    _STATE["hardware_paths"] = list(hardware_path)
+    from planner.hardware import env_hardware_paths
+    _STATE["hardware_paths"] = [*hardware_path, *env_hardware_paths()]  # jobs on other machines carry both
     _STATE["hw"] = None
 
 

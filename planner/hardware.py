@@ -325,12 +325,25 @@ class HardwareDB:
         return len(self.accelerators)
 
 
-def _extra_paths(extra: Iterable[str | Path] | None) -> list[Path]:
-    paths = [Path(p) for p in (extra or [])]
+def env_hardware_paths() -> list[Path]:
+    """The files or folders ``$PLANNER_HARDWARE_PATH`` names (``os.pathsep``-separated)."""
     env = os.environ.get("PLANNER_HARDWARE_PATH")
-    if env:
-        paths += [Path(p) for p in env.split(os.pathsep) if p]
-    return paths
+    return [Path(p) for p in env.split(os.pathsep) if p] if env else []
+
+
+def _extra_paths(extra: Iterable[str | Path] | None) -> list[Path]:
+    """``extra`` then the environment's paths, each once (a path named by both is read once)."""
+    out: list[Path] = []
+    seen: set[str] = set()
+    for p in [*(Path(p) for p in (extra or [])), *env_hardware_paths()]:
+        try:
+            key = str(p.resolve())
+        except (OSError, RuntimeError):
+            key = str(p)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
 
 
 def load_hardware(extra_paths: Iterable[str | Path] | None = None, *, shipped: bool = True) -> HardwareDB:
@@ -339,16 +352,29 @@ def load_hardware(extra_paths: Iterable[str | Path] | None = None, *, shipped: b
     A user file whose id equals a shipped id replaces the shipped entry (so users can
     correct a figure without editing the repository).
     """
-    files: list[Path] = []
-    if shipped:
-        files += _yaml_files(data_dir("hardware_db"))
-    for p in _extra_paths(extra_paths):
-        files += _yaml_files(p)
     by_id: dict[str, Accelerator] = {}
-    for f in files:
-        acc = load_accelerator_file(f)
-        by_id[fold(acc.id)] = acc
+    if shipped:
+        for f in _yaml_files(data_dir("hardware_db")):
+            acc = load_accelerator_file(f)
+            by_id[fold(acc.id)] = acc
+    user: dict[str, Path] = {}  # user files may replace a shipped id, not each other (which would be meant?)
+    for p in _extra_paths(extra_paths):
+        for f in _yaml_files(p):
+            acc = load_accelerator_file(f)
+            key = fold(acc.id)
+            if key in user and not _same_path(user[key], f):
+                raise PlannerError(f"hardware: {f} and {user[key]} both define accelerator {acc.id!r}; keep one "
+                                   "(a user file may replace a shipped entry, but not another user file)")
+            user[key] = f
+            by_id[key] = acc
     return HardwareDB(tuple(by_id.values()))
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):
+        return a == b
 
 
 @lru_cache(maxsize=1)

@@ -283,6 +283,15 @@ def parse_config(cfg: Any, where: str) -> ModelArch:
 
     max_ctx = opt("max_position_embeddings", "n_positions", "seq_length", maximum=lim.MAX_CONTEXT)
 
+    def mla_dim(key: str) -> int:  # required: a missing MLA width would count its projections as zero
+        if _first(cfg, key) is None:
+            raise InputError(key, "an integer (required with kv_lora_rank, latent attention)", where=where)
+        return opt(key, minimum=1, maximum=lim.MAX_RANK)
+
+    step = cfg.get("interleave_moe_layer_step")  # Llama 4: MoE every step-th layer, dense ones of another width;
+    if step not in (None, 0, 1) or cfg.get("intermediate_size_mlp") is not None:  # as all-MoE: 778 B for 400 B
+        raise InputError("interleave_moe_layer_step/intermediate_size_mlp", "a model whose layers are alike (Llama "
+                         "4's interleaved MoE and dense layers are not modelled)", step or "set", where=where)
     n_experts = opt("n_routed_experts", "num_local_experts", "num_experts", maximum=lim.MAX_EXPERTS)
     top_k = opt("num_experts_per_tok", "experts_per_token", "moe_top_k", maximum=lim.MAX_EXPERTS)
     moe_inter = 0
@@ -353,8 +362,8 @@ def parse_config(cfg: Any, where: str) -> ModelArch:
         q_lora_rank=opt("q_lora_rank", maximum=lim.MAX_RANK) if kv_lora else 0,
         kv_lora_rank=kv_lora,
         qk_rope_head_dim=opt("qk_rope_head_dim", maximum=lim.MAX_RANK) if kv_lora else 0,
-        qk_nope_head_dim=opt("qk_nope_head_dim", maximum=lim.MAX_RANK) if kv_lora else 0,
-        v_head_dim=opt("v_head_dim", maximum=lim.MAX_RANK) if kv_lora else 0,
+        qk_nope_head_dim=mla_dim("qk_nope_head_dim") if kv_lora else 0,
+        v_head_dim=mla_dim("v_head_dim") if kv_lora else 0,
         sliding_window=sliding,
         n_sliding_layers=n_sliding,
         aliases=tuple(str(a) for a in aliases) + ((hf_repo,) if hf_repo else ()),

@@ -231,13 +231,23 @@ def parse_workload(raw: Any, where: str, base: Path, require_rate: bool = True) 
         raise InputError("workload.rate_rps", "a positive request rate", where=where)
     rate = 1.0 if rate is None else rate
 
-    def length(text: Any) -> Any:
+    def length(key: str) -> Any:
+        text = w[key]
+        if text is None or (isinstance(text, str) and text.strip().lower() in ("", "none", "nan")):
+            raise InputError(f"workload.{key}", "a length such as 1024, lognormal:mean=800,p99=4000, hist:file.csv",
+                             text, where=where)
         s = str(text)
         if s.startswith("hist:") and not Path(s[5:]).is_absolute():
             s = "hist:" + str(base / s[5:])
-        return parse_length(s)
+        try:
+            return parse_length(s)
+        except InputError as exc:  # the length parser knows the text, not the field it came from
+            if exc.field in ("length", "lengths"):
+                raise InputError(f"workload.{key}", str(exc).split("expected ", 1)[-1].rsplit(" (got", 1)[0],
+                                 text, where=where) from None
+            raise
 
-    return Workload(rate, length(w["input"]), length(w["output"]), 1.0 if cv is None else cv)
+    return Workload(rate, length("input"), length("output"), 1.0 if cv is None else cv)
 
 
 def parse_scenario(raw: Any, where: str = "scenario", base: Path | None = None) -> Scenario:

@@ -51,6 +51,34 @@ def _int(v: Any, name: str, default: int | None = None) -> int:
     return int(f)
 
 
+NUMERIC_COLUMNS = ("count", "tp", "pp", "ep", "isl", "osl", "concurrency", "rate_rps", "output_tokens_per_s", "ttft_s",
+                   "tpot_s", "isl_p99", "ttft_limit_s", "tpot_limit_s", "software_speed", "num_prompts", "max_seqs",
+                   "token_budget", "memory_fraction", "spec_draft_tokens", "spec_accept_length")
+"""Columns that hold numbers: blank, or a finite number >= 0; anything else fails the row naming it."""
+
+
+def check_numbers(row: dict) -> None:
+    """Refuse a row whose numeric cell holds text, a negative or a non-finite number, rather than read it as
+    blank (``concurrency=thirty`` would score a closed-loop run as offline); and a ``count`` that is not a
+    whole number of instances of the stated ``tp`` × ``pp``."""
+    for key in NUMERIC_COLUMNS:
+        v = row.get(key)
+        if v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip()):
+            continue
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise PlannerError(f"{key}: expected a number, got {v!r}") from None
+        if not math.isfinite(f) or f < 0:
+            raise PlannerError(f"{key}: expected a finite number >= 0, got {v!r}")
+    count, tp, pp = (_num(row.get(k)) for k in ("count", "tp", "pp"))
+    if count is not None and tp is not None and tp >= 1:
+        per = tp * (pp if pp is not None and pp >= 1 else 1)
+        if count < per or count % per:
+            raise PlannerError(f"count: expected a whole number of instances of tp x pp = {per:g} accelerators, got "
+                               f"{row.get('count')!r}")
+
+
 def _text(v: Any, default: str) -> str:
     """A string cell, or ``default`` when it is empty/NaN."""
     if isinstance(v, str) and v.strip():
@@ -362,6 +390,7 @@ def validate_frame(df: pd.DataFrame, profile: Profile | None = None, hw: Hardwar
         if progress is not None:
             progress(i)
         try:
+            check_numbers(row)
             measured = measured_values(row)
             if not any(v is not None and v > 0 for v in measured.values()):
                 raise PlannerError("no positive numeric measurement in output_tokens_per_s, ttft_s, tpot_s")

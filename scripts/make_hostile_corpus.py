@@ -84,7 +84,7 @@ def scenarios() -> None:
     case("scn_model_missing.yaml", doc(model=None), PLAN, "model")
     case("scn_rate_1e308.yaml", doc(workload__rate_rps=1e308), PLAN, "rate")
     case("scn_input_huge_lognormal.yaml", doc(workload__input="lognormal:mean=1e308,p99=1e309"), PLAN, "p99")
-    case("scn_input_negative.yaml", doc(workload__input="-5"), PLAN, "length")
+    case("scn_input_negative.yaml", doc(workload__input="-5"), PLAN, "workload.input")
     case("scn_hist_dev_zero.yaml", doc(workload__input="hist:/dev/zero"), PLAN, "/dev/zero")
     case("scn_trace_dev_zero.yaml", doc(workload={"trace": "/dev/zero"}), PLAN, "/dev/zero")
     case("scn_trace_bad_tokens.yaml", doc(workload={"trace": "trace_text_tokens.csv"}), PLAN, "trace_text_tokens.csv")

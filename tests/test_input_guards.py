@@ -175,3 +175,64 @@ def test_objective_role_and_disaggregation_match_regardless_of_case(tmp_path: Pa
     r = planner("estimate", "-m", "llama-3.1-8b", "-g", "h100", "--isl", "512", "--osl", "128", "--role", "Decode",
                 "--rate", "1")
     assert r.returncode == 0, r.stderr
+
+
+def test_validate_refuses_numeric_cells_holding_text_rather_than_reading_them_as_blank(tmp_path: Path) -> None:
+    head = "model,accelerator,engine,isl,osl,count,tp,pp,concurrency,output_tokens_per_s,tpot_s"
+    rows = ["llama-3.1-8b,H100-SXM,vllm,1024,256,,1,,32,3000,0.01",
+            "llama-3.1-8b,H100-SXM,vllm,1024,256,,1,,thirty,3000,0.01",
+            "llama-3.1-8b,H100-SXM,vllm,1024,256,3,2,,32,3000,0.01",
+            "llama-3.1-8b,H100-SXM,vllm,1024,256,,1,two,32,3000,0.01",
+            "llama-3.1-8b,H100-SXM,vllm,1024,256,,1,,32,-3000,0.01"]
+    (tmp_path / "m.csv").write_text("\n".join([head, *rows]) + "\n")
+    r = planner("validate", str(tmp_path / "m.csv"))
+    assert r.returncode == 0, r.stderr
+    for line, why in ((3, "concurrency: expected a number"), (4, "count: expected a whole number of instances"),
+                      (5, "pp: expected a number"), (6, "output_tokens_per_s: expected a finite number >= 0")):
+        assert f"skipped line {line}: {why}" in r.stdout + r.stderr
+
+
+def test_a_bad_length_names_its_field(tmp_path: Path) -> None:
+    doc = {**SCENARIO, "workload": {"rate_rps": 5, "input": "abc", "output": 128}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(doc))
+    one_line_error(planner("plan", str(tmp_path / "s.yaml"), "-q"), 2, "workload.input")
+
+
+def test_a_scheduler_address_that_is_not_one_is_refused_at_once(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(SCENARIO))
+    (tmp_path / "sw.yaml").write_text(yaml.safe_dump({"base": "s.yaml", "axes": {"slo.ttft_s": [0.5, 1.0]}}))
+    for addr in ("foo", "inproc://x"):
+        one_line_error(planner("sweep", str(tmp_path / "sw.yaml"), "--scheduler", addr, "-q"), 2, "--scheduler")
+
+
+def test_two_user_hardware_files_with_one_id_are_refused_and_the_environment_path_reaches_the_workers(
+        tmp_path: Path) -> None:
+    shipped = yaml.safe_load((Path(__file__).resolve().parents[1] / "hardware_db" / "h100-sxm.yaml").read_text())
+    cheap = {**shipped, "price": {**shipped["price"], "usd_per_gpu_hour": 1.0}}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.yaml").write_text(yaml.safe_dump(cheap))
+    (tmp_path / "a" / "y.yaml").write_text(yaml.safe_dump({**cheap, "id": cheap["id"].lower()}))
+    one_line_error(planner("--hardware-path", str(tmp_path / "a"), "hardware", "show", "H100-SXM"), 2,
+                   "both define accelerator")
+    (tmp_path / "cheap.yaml").write_text(yaml.safe_dump(cheap))
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(SCENARIO))
+    (tmp_path / "sw.yaml").write_text(yaml.safe_dump({"base": "s.yaml", "axes": {"workload.rate_rps": [5, 10]}}))
+    import os
+
+    env = {**os.environ, "PLANNER_HARDWARE_PATH": str(tmp_path / "cheap.yaml")}
+    r = subprocess.run([EXE, "sweep", str(tmp_path / "sw.yaml"), "--workers", "2", "--json", "-q"],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    rows = d["rows"] if isinstance(d, dict) else d
+    assert all(row["cost_per_hour"] == pytest.approx(row["total_gpus"] * 1.0) for row in rows)
+
+
+@pytest.mark.parametrize(("extra", "field"), [({"interleave_moe_layer_step": 2}, "interleave_moe_layer_step"),
+                                              ({"kv_lora_rank": 512, "qk_rope_head_dim": 64,
+                                                "qk_nope_head_dim": 128}, "v_head_dim")])
+def test_configs_the_model_would_count_wrong_are_refused(tmp_path: Path, extra: dict, field: str) -> None:
+    cfg = {"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32,
+           "num_key_value_heads": 8, "vocab_size": 128256, "intermediate_size": 14336, **extra}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    one_line_error(planner("memory", "-m", str(tmp_path / "config.json"), "-g", "H100-SXM"), 2, field)

@@ -45,7 +45,7 @@ def test_bad_rows_are_named_and_the_rest_evaluated(tmp_path):
     assert res.exit_code == 0, res.output
     assert "line 3" in res.output and "unknown model" in res.output
     assert "line 4" in res.output and "unknown accelerator" in res.output
-    assert "line 5" in res.output and "no positive numeric measurement" in res.output
+    assert "line 5" in res.output and "tpot_s: expected a number, got 'fast'" in res.output
     assert "line 6" in res.output and "isl" in res.output
     assert "4 of 5 rows skipped" in res.output
 
