@@ -236,3 +236,14 @@ def test_configs_the_model_would_count_wrong_are_refused(tmp_path: Path, extra: 
            "num_key_value_heads": 8, "vocab_size": 128256, "intermediate_size": 14336, **extra}
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     one_line_error(planner("memory", "-m", str(tmp_path / "config.json"), "-g", "H100-SXM"), 2, field)
+
+
+def test_the_plan_table_prints_costs_in_the_scenario_currency(tmp_path: Path) -> None:
+    doc = {**SCENARIO, "pricing": {"currency": "EUR"}, "prices": {"H100-SXM": 2.5}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(doc))
+    r = planner("plan", str(tmp_path / "s.yaml"), "-q")
+    assert r.returncode == 0, r.stderr
+    assert "EUR/hour" in r.stdout and "EUR/day" in r.stdout and "$" not in r.stdout
+    (tmp_path / "u.yaml").write_text(yaml.safe_dump(SCENARIO))
+    usd = planner("plan", str(tmp_path / "u.yaml"), "-q")
+    assert usd.returncode == 0 and "$/hour" in usd.stdout and "/day)" in usd.stdout
