@@ -32,6 +32,14 @@ def profile_to_yaml(profile: Profile) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
+def _numbers_ok(row: dict) -> bool:
+    try:
+        check_numbers(row)
+    except PlannerError:
+        return False
+    return True
+
+
 def calibrate(df: pd.DataFrame, engine: str = "vllm", output: Path | None = None, holdout: float = 0.3,
               seed: int = 0, hw: HardwareDB | None = None, max_rows: int = 200) -> list[dict[str, Any]]:
     """Fit per accelerator family; returns a report per family; writes ``output`` when given.
@@ -61,15 +69,9 @@ def calibrate(df: pd.DataFrame, engine: str = "vllm", output: Path | None = None
         except PlannerError:
             keep.append(False)
     df = df[keep]
-    bad = []
-    for r in df.to_dict("records"):  # a numeric cell holding text is refused, not read as blank
-        try:
-            check_numbers(r)
-            bad.append(False)
-        except PlannerError:
-            bad.append(True)
-    dropped = int(sum(bad))
-    df = df[[not b for b in bad]]
+    ok = [_numbers_ok(r) for r in df.to_dict("records")]  # a numeric cell holding text is refused, not blank
+    dropped = ok.count(False)
+    df = df[ok]
     if df.empty:
         raise PlannerError(f"calibrate: no rows for engine {engine} on a known accelerator"
                            + (f" ({dropped} refused: a numeric cell holds text or a negative number; "

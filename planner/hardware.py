@@ -21,6 +21,7 @@ from typing import Any
 from planner._yaml import bounded, integer, load_yaml, text
 from planner.errors import InputError, PlannerError
 from planner.names import build_index, fold, resolve
+from planner.outputs import same_file
 from planner.paths import data_dir
 
 GIB = 2**30
@@ -362,19 +363,12 @@ def load_hardware(extra_paths: Iterable[str | Path] | None = None, *, shipped: b
         for f in _yaml_files(p):
             acc = load_accelerator_file(f)
             key = fold(acc.id)
-            if key in user and not _same_path(user[key], f):
+            if key in user and not same_file(user[key], f):
                 raise PlannerError(f"hardware: {f} and {user[key]} both define accelerator {acc.id!r}; keep one "
                                    "(a user file may replace a shipped entry, but not another user file)")
             user[key] = f
             by_id[key] = acc
     return HardwareDB(tuple(by_id.values()))
-
-
-def _same_path(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except (OSError, RuntimeError):
-        return a == b
 
 
 @lru_cache(maxsize=1)

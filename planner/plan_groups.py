@@ -51,6 +51,16 @@ def check_group(i: int, g: Any, keys: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
+def label_of(g: dict[str, Any]) -> str:
+    """A saved group's label: the one the plan wrote (its routing table and router config name it), else
+    ``capacity.group_label`` of its fields (plans written before labels were saved)."""
+    from planner.capacity import group_label
+
+    if isinstance(g.get("label"), str) and g["label"].strip():
+        return g["label"]
+    return group_label(g["accelerator"], g["tp"], g["pp"], g["ep"], g["dp_attn"], g["role"])
+
+
 def check_one_rate_plan(d: Any, command: str) -> None:
     """Refuse, naming what it is, the JSON of a day plan (``schedule``) or a fleet plan (``models``), which
     ``command`` (replay, emit) does not take: it takes the plan of one model at one rate."""

@@ -49,7 +49,7 @@ from planner.deployment import Deployment, make_deployment
 from planner.errors import InputError, PlannerError
 from planner.hardware import HardwareDB, default_hardware
 from planner.models import get_model
-from planner.plan_groups import check_group, check_one_rate_plan
+from planner.plan_groups import check_group, check_one_rate_plan, label_of
 from planner.plan_result import Plan
 from planner.planning import coerce
 from planner.profile import EngineSettings, load_profile
@@ -352,7 +352,7 @@ def verify_plan(plan: Plan | dict[str, Any], scenario: Scenario | str | Path | d
     planned = {g: int(rep.groups[g]["instances"]) for g in range(len(rep.groups))}
     for comp in rep.components:
         if progress:
-            progress(f"replaying {', '.join(_label(rep.groups[g]) for g in comp)}")
+            progress(f"replaying {', '.join(label_of(rep.groups[g]) for g in comp)}")
         search.run(comp, planned, commit=True)
     search.replays = 0
     checks, meets, attainment = _check(rep, buckets, search.first, search.finish, pct)
@@ -385,13 +385,6 @@ def verify_plan(plan: Plan | dict[str, Any], scenario: Scenario | str | Path | d
         unfinished=unfinished, elapsed_s=time.perf_counter() - t_start, rules=RULES, notes=tuple(notes))
 
 
-def _label(g: dict[str, Any]) -> str:
-    if isinstance(g.get("label"), str) and g["label"].strip():
-        return g["label"]
-    par = f"TP{g['tp']}" + (f"·PP{g['pp']}" if g["pp"] > 1 else "") + (f"·EP{g['ep']}" if g["ep"] > 1 else "")
-    return f"{g['accelerator']} {par}{'·DPA' if g['dp_attn'] else ''} {g['role']}"
-
-
 def _group_checks(rep: _Replay, search: _Search, planned: dict[int, int], best: dict[int, int] | None,
                   searched: set[int]) -> list[GroupCheck]:
     out = []
@@ -405,7 +398,7 @@ def _group_checks(rep: _Replay, search: _Search, planned: dict[int, int], best: 
             tokens = rep.isl[done].sum() if role == "prefill" else rep.osl[done].sum()
             dur = run.duration_s
             out.append(GroupCheck(
-                label=_label(grp), role=role, accelerator=str(grp["accelerator"]), instances=planned[g],
+                label=label_of(grp), role=role, accelerator=str(grp["accelerator"]), instances=planned[g],
                 gpus_per_instance=rep.deps[g].parallel.gpus, requests=int(mine.sum()),
                 requests_per_s=float(done.sum() / dur) if dur > 0 else math.nan,
                 tokens_per_s=float(tokens / dur) if dur > 0 else math.nan,

@@ -20,23 +20,14 @@ from planner.emit.router import Proxy, proxy_for, router_config
 from planner.errors import PlannerError
 from planner.hardware import HardwareDB, get_accelerator
 from planner.models import ModelDB, get_model
-from planner.plan_groups import check_group, check_one_rate_plan
+from planner.plan_groups import check_group, check_one_rate_plan, label_of
 
 _KEYS = ("accelerator", "role", "tp", "pp", "ep", "dp_attn", "instances", "engine", "precision", "kv_dtype",
          "token_budget", "max_seqs", "memory_fraction", "bucket_shares")
 
 
-def label_of(g: dict[str, Any]) -> str:
-    """The plan's group label (as ``plan_result.Group.label``), which its routing table names."""
-    from planner.capacity import group_label
-
-    if isinstance(g.get("label"), str) and g["label"].strip():
-        return g["label"]
-    return group_label(g["accelerator"], g["tp"], g["pp"], g["ep"], g["dp_attn"], g["role"])
-
-
 def _spec(i: int, g: dict[str, Any]) -> GroupSpec:
-    g = check_group(i, g, _KEYS)
+    """The launch spec of group ``i``, whose fields ``check_group`` has checked."""
     name = re.sub(r"[^a-z0-9-]+", "-", f"g{i + 1}-{g['role']}-{g['accelerator']}-tp{g['tp']}".lower()).strip("-")
     return GroupSpec(name=name[:63], accelerator=g["accelerator"], role=g["role"], tp=int(g["tp"]), pp=int(g["pp"]),
                      ep=int(g["ep"]), dp_attn=bool(g["dp_attn"]), instances=int(g["instances"]), engine=g["engine"],
@@ -61,9 +52,9 @@ def emit_files(plan: dict[str, Any], hw: HardwareDB | None = None, models: Model
     max_per_node = int(k8s_accelerators()["max_gpus_per_node"])
     if not isinstance(plan["groups"], list):
         raise PlannerError("plan: groups: expected a list of groups; expected the JSON of `planner plan --json`")
-    for i, g in enumerate(plan["groups"]):
+    for i, raw in enumerate(plan["groups"]):
+        g = check_group(i, raw, _KEYS)
         spec = _spec(i, g)
-        g = check_group(i, g, _KEYS)
         acc = get_accelerator(spec.accelerator, hw)
         la = launch(spec, model, acc, max_per_node)
         groups.append((spec, la, g))
