@@ -47,6 +47,11 @@ class Efficiency:
     ``bench_waves`` is not an engine cost but the protocol of the closed-loop benchmarks the profile
     was calibrated on: each client sends that many prompts, so 1/``bench_waves`` of the requests
     are in the idle-start wave (``planner.serving.closed_loop``); open-loop predictions never use it.
+    ``moe_eff`` is the engine's MoE grouped-GEMM kernels' efficiency relative to the dense-GEMM and
+    copy efficiencies the kernel tables give (they hold no grouped GEMMs): it divides the routed
+    experts' compute and weight-streaming time (``planner.perf.roofline``). Engines ship their own MoE
+    kernels (TensorRT-LLM's CUTLASS MoE, vLLM's fused_moe, SGLang's), so it is fitted per engine and
+    family on end-to-end rows of MoE models, against the dense rows the same overheads explain.
     ``comm_curves`` (1 or 0): time in-domain all-reduces by the measured curves of the accelerator's
     scale-up link kind where it has them (``planner.perf.allreduce_curves``), or by alpha-beta
     everywhere (0: the ``ideal`` profile, a pure roofline).
@@ -69,6 +74,7 @@ class Efficiency:
     seq_overhead_s: float = 0.0
     ttft_overhead_s: float = 0.0
     bench_waves: float = 5.0
+    moe_eff: float = 1.0
     comm_curves: float = 1.0
     power_ref_w_per_tflop: float = 0.0
     power_beta: float = 0.0
@@ -178,6 +184,7 @@ class ServingOverheads:
     seq_overhead_s: float = 0.0
     ttft_overhead_s: float = 0.0
     bench_waves: float = 5.0
+    moe_eff: float = 1.0
     runtime_overhead_bytes: float = 1.0e9
 
 

@@ -17,6 +17,7 @@ from planner.api import deployment
 from planner.calib.accuracy import holdout_validation, serving_rows
 from planner.calib.kernels import holdout_errors
 from planner.calib.plausible import FLOOR_SHARE
+from planner.errors import PlannerError
 from planner.hardware import default_hardware
 from planner.serving.instance import RequestSize
 from planner.serving.roles import instance_model
@@ -102,9 +103,21 @@ Condition number of the kernel fits (Jacobian at the optimum, standardised units
 Kernel rows rejected because the measured time implies more than 100% of a datasheet peak (HBM,
 FLOP/s or link bandwidth; `planner.perf.kernels.implied_peak_fraction`), left out of fit and scores: {rej}
 
-End-to-end rows rejected because their TPOT is below {pct(FLOOR_SHARE)} of the bandwidth floor of the batch
-they state (`planner.calib.plausible`: the ideal-engine decode step at the row's concurrency), left out
-of fit and scores: {rejected_e2e}.
+End-to-end rows left out of fit and scores: {rejected_e2e}.
+
+- below the floor: TPOT below {pct(FLOOR_SHARE)} of the bandwidth floor of the batch they state
+  (`planner.calib.plausible`: the ideal-engine decode step at the row's concurrency);
+- speculative: silicon runs of InferenceX's MTP sweep configs, attributed by image, date and search
+  space (`planner/data/silicon_speculative.csv`, `scripts/gen_silicon_speculative.py`), whose
+  acceptance is not recorded (`planner.calib.silicon_layout`);
+- duplicate: the same silicon measurement exported twice (every figure identical), kept once so
+  that no measurement is on both sides of the split.
+
+How the silicon rows are read (`planner.calib.silicon_layout`): rows whose export squared the world
+size (TP 64 with MoE 8 x 8 on an 8-GPU node) are read as the k-GPU, EP-k runs they are (their TPOT is
+1.00x that of the same runs recorded on k GPUs); the concurrency is the benchmark's client count
+(`silicon_concurrency`), not a per-GPU batch; InferenceX rows carry their mean lengths,
+(floor(0.8 L) + L)/2, since InferenceX's client draws each length uniformly from 0.8 L to L.
 
 Factors held at their prior, or sitting on a bound:
 
@@ -114,7 +127,7 @@ Factors held at their prior, or sitting on a bound:
 
 
 def serving_rejected(calibration: Path) -> str:
-    """The end-to-end rows rejected as implausible, by set and accelerator/engine/model, with counts."""
+    """The end-to-end rows left out of fit and scores, by reason, set and accelerator/engine/model, with counts."""
     df = serving_rows(calibration)
     bad = df[~df["plausible"]].copy()
     if bad.empty:
@@ -123,10 +136,23 @@ def serving_rejected(calibration: Path) -> str:
 
     hw = default_hardware()
     bad["accelerator"] = [hw.get(a).id for a in bad["accelerator"]]
-    bad["model"] = [get_model(m).id for m in bad["model"]]
-    groups = bad.groupby(["origin", "accelerator", "engine", "model"]).size()
-    parts = [f"{o} {a} {e} {m}: {n}" for (o, a, e, m), n in groups.items()]
-    return f"{len(bad)} of {len(df)} ({'; '.join(parts)})"
+    bad["model"] = [_model_id(get_model, m) for m in bad["model"]]
+    out = []
+    for reason, part in bad.groupby("rejected"):
+        if reason == "duplicate":  # many models, some the planner does not support: a count is enough
+            out.append(f"duplicate {len(part)}")
+            continue
+        groups = part.groupby(["origin", "accelerator", "engine", "model"]).size()
+        out.append(f"{reason} {len(part)} (" + "; ".join(f"{o} {a} {e} {m}: {n}" for (o, a, e, m), n in groups.items())
+                   + ")")
+    return f"{len(bad)} of {len(df)}: " + ", ".join(out)
+
+
+def _model_id(get_model, name: str) -> str:
+    try:
+        return get_model(name).id
+    except PlannerError:
+        return str(name)
 
 
 def server_at_submitted_rate(calibration: Path) -> tuple[pd.DataFrame, int]:

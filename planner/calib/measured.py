@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from planner.calib.silicon_layout import repair
 from planner.errors import PlannerError
 
 COLUMNS = ("model", "accelerator", "count", "tp", "pp", "ep", "dp_attn", "precision", "kv_dtype", "engine", "isl",
@@ -146,11 +147,12 @@ def _mlperf_precision(val: object, accelerator: object) -> str:
 def from_aiconfigurator_silicon(path: str | Path) -> pd.DataFrame:
     """aiconfigurator silicon rows (aggregated mode) in our schema.
 
-    ``batch_size`` is the client concurrency; TTFT/TPOT are means (ms). Attention data-parallel
-    rows (attention_dp_size > 1 with tp_size 1) map to one instance of dp GPUs with ``dp_attn``,
-    and their ``batch_size`` counts one attention rank's clients, so the instance serves
-    batch_size × dp (predicting with that cuts their TPOT error from ~45% to 8-28%);
-    disaggregated rows (pools of workers per role) are left out.
+    The concurrency is the benchmark's client count (``silicon_concurrency`` in the provenance,
+    else ``batch_size`` × attention DP); TTFT/TPOT are means (ms). Attention data-parallel rows
+    (attention_dp_size > 1 with tp_size 1) map to one instance of dp GPUs with ``dp_attn``: their
+    ``batch_size`` counts one attention rank's clients, so the instance serves batch_size × dp.
+    Rows whose export squared the world size are read as run (``planner.calib.silicon_layout``).
+    Disaggregated rows (pools of workers per role) are left out.
     """
     s = pd.read_csv(path)
     _need(s, path, ("mode", "model_path", "system", "backend", "precision", "isl", "osl", "batch_size", "tp_size",
@@ -160,23 +162,24 @@ def from_aiconfigurator_silicon(path: str | Path) -> pd.DataFrame:
     _numeric(s, path, ("isl", "osl", "batch_size", "tp_size", "pp_size", "attention_dp_size", "moe_tp_size",
                        "moe_ep_size", "silicon_ttft_ms", "silicon_tpot_ms"),
              required=("isl", "osl", "batch_size", "tp_size"))
-    dp = s["attention_dp_size"].fillna(1).clip(lower=1)
     # attention DP rows run attention with tp_size 1 on each of dp GPUs and the MoE over all of them:
-    # one instance of dp GPUs with data-parallel attention
-    s["gpus"] = s["tp_size"] * dp
-    s = s[(dp == 1) | (s["tp_size"] == 1)]
+    # one instance of dp GPUs with data-parallel attention (rows recording both TP and DP for attention
+    # are left out, as recorded, so the seeded split of the rows after them stays as it was)
+    s = s[(s["attention_dp_size"].fillna(1).clip(lower=1) == 1) | (s["tp_size"] == 1)]
+    # the export's squared world sizes and per-GPU batches, repaired (planner.calib.silicon_layout)
+    s = repair(s)
     s = s[s["moe_tp_size"].fillna(s["gpus"]).replace(0, 1) * s["moe_ep_size"].fillna(1).replace(0, 1) == s["gpus"]]
-    dp = s["attention_dp_size"].fillna(1).clip(lower=1)
     prec = s["precision"].map(_precision)
     kv = np.where(prec.isin(["fp8", "fp4"]) & (s["backend"] == "trtllm"), "fp8", "bf16")
     return pd.DataFrame({
         "model": s["model_path"], "accelerator": s["system"], "count": s["gpus"] * s["pp_size"].fillna(1),
-        "tp": s["gpus"], "pp": s["pp_size"].fillna(1), "ep": s["moe_ep_size"].fillna(1).replace(0, 1),
-        "dp_attn": dp > 1, "precision": prec,
-        "kv_dtype": kv, "engine": s["backend"], "isl": s["isl"], "osl": s["osl"], "concurrency": s["batch_size"] * dp,
+        "tp": s["gpus"], "pp": s["pp_size"].fillna(1), "ep": s["ep"],
+        "dp_attn": s["dp"] > 1, "precision": prec,
+        "kv_dtype": kv, "engine": s["backend"], "isl": s["isl"], "osl": s["osl"], "concurrency": s["clients"],
         "rate_rps": np.nan, "output_tokens_per_s": np.nan, "ttft_s": s["silicon_ttft_ms"] / 1e3,
         "tpot_s": s["silicon_tpot_ms"] / 1e3, "stat": "mean",
         "source": "aiconfigurator_silicon_sample.csv id=" + s["id"].astype(str),
+        "spec_unstated": s["spec_unstated"].astype(bool), "duplicate": s["duplicate"].astype(bool),
     }).reset_index(drop=True)
 
 

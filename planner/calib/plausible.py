@@ -12,7 +12,12 @@ TTFTs of 20-460 s, the clients queueing for a running-sequence slot while a few 
 They are rejected from the fit and the scores and counted, as kernel rows implying more than 100% of
 a peak are (``planner.calib.kernels``). The margin below 1 leaves room for the floor's own byte count
 (the expected experts a batch touches). Rows with speculative decoding stated are not checked (a
-verify step moves several tokens per sequence)."""
+verify step moves several tokens per sequence).
+
+Rows marked ``spec_unstated`` (silicon runs attributed to speculative-decoding configs with no
+acceptance recorded: ``planner.calib.silicon_layout``) are not plausible either: what they measure
+is not a plain decode, and nothing says how much speculation gained. Rows marked ``duplicate`` (the
+same measurement exported twice) are kept once, so no measurement is on both sides of the split."""
 
 from __future__ import annotations
 
@@ -54,8 +59,9 @@ def decode_floor_s(row: dict[str, Any], hw: HardwareDB, cache: dict) -> float | 
 
 
 def with_plausibility(df: pd.DataFrame, hw: HardwareDB | None = None) -> pd.DataFrame:
-    """``df`` with ``tpot_floor_s`` (the ideal step of closed-loop TPOT rows, else NaN) and ``plausible``
-    (False where the measured TPOT is below ``FLOOR_SHARE`` of it)."""
+    """``df`` with ``tpot_floor_s`` (the ideal step of closed-loop TPOT rows, else NaN), ``plausible``
+    (False where the measured TPOT is below ``FLOOR_SHARE`` of it, or the row is ``spec_unstated``) and
+    ``rejected`` (why not: "below floor", "speculative", "duplicate", or "")."""
     hw = hw or default_hardware()
     cache: dict = {}
     floors = []
@@ -69,5 +75,13 @@ def with_plausibility(df: pd.DataFrame, hw: HardwareDB | None = None) -> pd.Data
     out = df.copy()
     out["tpot_floor_s"] = floors
     below = out["tpot_s"].to_numpy(dtype=float) < FLOOR_SHARE * out["tpot_floor_s"].to_numpy(dtype=float)
-    out["plausible"] = ~np.nan_to_num(below, nan=False).astype(bool)
-    return out
+    spec = _flag(out, "spec_unstated")
+    dup = _flag(out, "duplicate")
+    below = np.nan_to_num(below, nan=False).astype(bool)
+    out["plausible"] = ~below & ~spec & ~dup
+    out["rejected"] = np.where(dup, "duplicate", np.where(spec, "speculative", np.where(below, "below floor", "")))
+    return out.drop(columns=["spec_unstated", "duplicate"], errors="ignore")
+
+
+def _flag(df: pd.DataFrame, col: str) -> np.ndarray:
+    return df[col].fillna(False).astype(bool).to_numpy() if col in df else np.zeros(len(df), dtype=bool)

@@ -27,7 +27,7 @@ from planner.profile import Efficiency, Profile
 from planner.validate import measured_values, predict_row
 
 SERVING_FACTORS = ("kernel_overhead_s", "step_overhead_s", "seq_overhead_s", "ttft_overhead_s", "bench_waves",
-                   "mem_eff_max", "gemm_eff_max")
+                   "moe_eff", "mem_eff_max", "gemm_eff_max")
 # Physical floors keep factors the data cannot pin down from collapsing to zero: a kernel inside a
 # CUDA graph still costs about a microsecond, an engine step (schedule, sample, detokenise) a few
 # hundred microseconds, a request's path to its first token (HTTP, tokenise, queue hops) milliseconds.
@@ -39,7 +39,8 @@ SERVING_FACTORS = ("kernel_overhead_s", "step_overhead_s", "seq_overhead_s", "tt
 SERVING_PRIORS: dict[str, Prior] = {**PRIORS,
                                     "mem_eff_max": replace(PRIORS["mem_eff_max"], lo=0.4),
                                     "gemm_eff_max": replace(PRIORS["gemm_eff_max"], lo=0.3)}
-OVERHEAD_FACTORS = ("kernel_overhead_s", "step_overhead_s", "seq_overhead_s", "ttft_overhead_s", "bench_waves")
+OVERHEAD_FACTORS = ("kernel_overhead_s", "step_overhead_s", "seq_overhead_s", "ttft_overhead_s", "bench_waves",
+                    "moe_eff")
 
 
 def identifiable(rows: list[dict], kernel_factors_known: bool = False) -> tuple[str, ...]:
@@ -62,7 +63,18 @@ def identifiable(rows: list[dict], kernel_factors_known: bool = False) -> tuple[
         out += ["gemm_eff_max"]
     if has["ttft_s"]:
         out += ["ttft_overhead_s"] + (["bench_waves"] if closed else [])
+    if has["tpot_s"] and any(_pos(r.get("tpot_s")) and _moe(r.get("model")) for r in rows):
+        out += ["moe_eff"]  # the engine's MoE kernels, against the overheads dense rows share
     return tuple(out)
+
+
+def _moe(model: object) -> bool:
+    from planner.models import get_model
+
+    try:
+        return bool(get_model(str(model)).is_moe)
+    except PlannerError:
+        return False
 
 
 def _profile_with(profile: Profile, acc_ids: list[str], eff: Efficiency) -> Profile:

@@ -41,7 +41,8 @@ class Op:
     ``kind`` is gemm | attention | memory | comm. ``m`` is the GEMM row count that sets
     its efficiency (tokens per expert for MoE). ``launches`` counts kernels (for launch
     overhead). Comm ops carry ``comm_bytes`` (per collective), ``group`` and ``collective``.
-    ``eff_scale`` multiplies the compute efficiency (grouped GEMMs of narrow experts). ``k`` is a
+    ``eff_scale`` multiplies the compute efficiency (grouped GEMMs of narrow experts); ``grouped``
+    marks an MoE grouped GEMM, whose compute and memory efficiencies the engine's ``moe_eff`` scales. ``k`` is a
     GEMM's reduction depth (0: not modelled), which sets how well its per-tile fixed cost is amortised.
     """
 
@@ -57,6 +58,7 @@ class Op:
     collective: str = ""
     eff_scale: float = 1.0
     k: float = 0.0
+    grouped: bool = False
 
     @property
     def intensity(self) -> float:
@@ -87,7 +89,7 @@ def moe_ops(model: ModelArch, par: Parallel, prec: Precision, tokens: float, lay
               flops=2.0 * load * expert_w * layers,
               bytes=(touched * expert_w * prec.weight_bytes + load * (h + mats * f / par.moe_tp) * a) * layers,
               dtype=gemm_dtype, m=load / np.maximum(touched, 1e-30), launches=2 * layers, eff_scale=width_eff,
-              k=h),  # the gate/up depth; the down projection's (f/moe_tp) is what width_eff prices
+              k=h, grouped=True),  # the gate/up depth; the down projection's (f/moe_tp) is what width_eff prices
            Op("moe_permute", "memory", 0.0, 2 * 2.0 * load * h * a * layers, gemm_dtype, launches=2 * layers)]
     if par.ep > 1:
         a2a = load * h * a * (par.ep - 1) / par.ep

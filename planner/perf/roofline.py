@@ -106,10 +106,13 @@ def op_time(op: Op, acc: Accelerator, eff: Efficiency, span_gpus: int = 1, isola
             base = acc.peak_flops.get("bf16") or acc.peak_flops.get("fp16") or peak
             eta = eff.gemm_eff(op.m, op.k, peak / base)
         eta = eta * eff.dtype_scale(op.dtype) * op.eff_scale * eff.compute_clock(acc.watts_per_tflop)
+        if op.grouped:
+            eta = eta * eff.moe_eff
         compute_s = op.flops / (peak * np.maximum(eta, 1e-30))
     memory_s = 0.0
     if anywhere(op.bytes > 0):
         per_launch = op.bytes / max(op.launches, 1.0)
-        memory_s = op.bytes / (acc.mem_bw_bytes_per_s * np.maximum(eff.mem_eff(per_launch), 1e-30))
+        mem = eff.mem_eff(per_launch) * (eff.moe_eff if op.grouped else 1.0)
+        memory_s = op.bytes / (acc.mem_bw_bytes_per_s * np.maximum(mem, 1e-30))
     per_launch_s = eff.launch_s if isolated else eff.kernel_overhead_s
     return OpTime(op, compute_s, memory_s, 0.0, op.launches * per_launch_s)
