@@ -478,10 +478,15 @@ conservative (Kingman's approximation with whole-prompt service) and grows faste
 ## Where the model is weak
 
 - TTFT of closed-loop benchmarks depends on the benchmark's length (its idle-start wave is
-  1/`bench_waves` of the requests), which the silicon table does not record: it is fitted per
-  engine and family (4-6 prompts per client wherever the data are consistent). Some
-  groups disagree with themselves: B200/SGLang DeepSeek rows with identical lengths, concurrency
-  and TP report 0.48 s and 5.6 s TTFT across backend versions.
+  1/`bench_waves` of the requests), fitted per engine and family at 4-7 prompts per client. For the
+  InferenceX rows the protocol is known: 10 prompts per client (`--num-prompts $((CONC * 10))`) and
+  every length drawn from 0.8·L..L, which spreads the clients apart within one cycle so that their
+  re-arrivals are close to Poisson. Predicting them that way (W = 10, the steady state as the
+  instance's open-loop TTFT at the closed loop's own rate) was tried and scored worse (silicon TTFT
+  MdAPE 49.5%, bias -45%), because the prefill itself is short: at 4-8 clients, where queueing is
+  small, 8k-token prompts are predicted 30-40% faster than measured. The fitted `bench_waves`, well
+  below 10, weighs the slow idle-start wave more and stands in for that missing prefill time; the
+  mechanism (chunked prefill of long prompts, attention at 8k context) is open.
 - Attention-DP silicon rows count `batch_size` per attention rank; the instance serves
   batch_size × dp clients (with that reading their TPOT error drops from ~45% to 8-28%).
 - AMD CDNA3 is fitted from MLPerf Offline and published vLLM throughput rows: the fitted bandwidth and
@@ -489,12 +494,18 @@ conservative (Kingman's approximation with whole-prompt service) and grows faste
 - Ascend 910B and 910C are fitted on a handful of rows each (see the family table): their factors
   carry large standard errors, and the 910C rows (up to 16 packages, EAGLE-3/MTP, DP attention)
   exercise parts of the model (speculative verify cost, HCCS collectives) no other row checks.
-- MoE deployments whose TP/attention-DP group spans several scale-up domains (DeepSeek at 16-64
-  GPUs over 8-GPU nodes) are modelled with two-level collectives (`planner/perf/collectives.py`),
-  a cross-domain collective paying NCCL's network-step latency; the all-to-all and scale-out parts
-  have no measured curve. Their hold-out TPOT bias is -9% at 16 GPUs and +2% at 64 (MdAPE 12% and
-  28%: at 64 GPUs the same DeepSeek configuration was measured 1.2-2.3x apart under two TensorRT-LLM
-  1.2.0rc6 builds), against -7% to +5% at TP 1-8 (MoE models).
+- MoE deployments whose TP/attention-DP group spans several scale-up domains are modelled with
+  two-level collectives (`planner/perf/collectives.py`), a cross-domain collective paying NCCL's
+  network-step latency; no end-to-end row checks them: the silicon rows that recorded 16-64 GPUs
+  were 4- and 8-GPU runs with their world size squared by the export (`planner.calib.silicon_layout`),
+  and the "two TensorRT-LLM 1.2.0rc6 builds" that measured one DeepSeek configuration 1.2-2.3x
+  apart were a plain and an MTP sweep (rc6.post3 was the image of InferenceX's MTP configs alone).
+- Hopper dense TPOT is still predicted slow with TensorRT-LLM (Llama-3.1-70B on H200 +18%, Llama-3.1-8B
+  on H100 +21%, but Qwen3-32B on H100 -0.1%) while vLLM and SGLang on the same parts are at +4-6%:
+  every engine shares the kernel factors, so the gap is in TensorRT-LLM's Llama decode path, which no
+  kernel table covers. aiconfigurator's own vLLM 0.12 gap-analysis runs (Llama-3.1-8B on H200,
+  Qwen3-32B on H100) are measured at half the predicted TPOT at 1,000-8,000-token prompts with
+  100-2,000-token answers, below what the same engine's InferenceX runs show; they are 7 rows.
 - Families without kernel tables need at least 5 evaluable training rows (all engines) for their
   HBM/GEMM efficiencies: AMD CDNA4 has none (its MI355X MLPerf runs are Open-division), Ada 3 and
   Xe2 1, so CDNA4, Ada, Xe2 and the families without any measurement (Gaudi) use conservative
