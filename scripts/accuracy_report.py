@@ -117,7 +117,10 @@ How the silicon rows are read (`planner.calib.silicon_layout`): rows whose expor
 size (TP 64 with MoE 8 x 8 on an 8-GPU node) are read as the k-GPU, EP-k runs they are (their TPOT is
 1.00x that of the same runs recorded on k GPUs); the concurrency is the benchmark's client count
 (`silicon_concurrency`), not a per-GPU batch; InferenceX rows carry their mean lengths,
-(floor(0.8 L) + L)/2, since InferenceX's client draws each length uniformly from 0.8 L to L.
+(floor(0.8 L) + L)/2, since InferenceX's client draws each length uniformly from 0.8 L to L, and
+the KV-cache dtype their launch script set (`planner/data/silicon_kv_dtype.csv`,
+`scripts/gen_silicon_kv_dtype.py`: FP8 for vLLM's Llama-3.1-70B and SGLang's B200 DeepSeek runs,
+16-bit for TensorRT-LLM's gpt-oss runs on H200).
 
 Factors held at their prior, or sitting on a bound:
 

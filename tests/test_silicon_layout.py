@@ -155,3 +155,32 @@ def test_a_measurement_exported_twice_is_kept_once(calibration_dir):
     scored = kept[kept["plausible"]]
     assert not scored.duplicated(["model", "accelerator", "engine", "isl", "osl", "concurrency", "tp", "ttft_s",
                                   "tpot_s"]).any()
+
+
+def test_kv_dtype_is_the_launch_scripts(calibration_dir):
+    """InferenceX's vLLM Llama-3.1-70B runs set --kv-cache-dtype fp8; its TensorRT-LLM gpt-oss runs on H200
+    set no KV dtype (16-bit), though the weights are 4-bit; aiconfigurator's own runs keep the reader's rule."""
+    from planner.calib.measured import from_aiconfigurator_silicon
+    from planner.calib.silicon_layout import kv_dtypes
+
+    table = kv_dtypes()
+    raw = pd.read_csv(calibration_dir / "aiconfigurator_silicon_sample.csv")
+    assert len(table) > 1500 and set(table) <= set(raw["id"]) and set(table.values()) == {"fp8", "bf16"}
+    df = from_aiconfigurator_silicon(calibration_dir / "aiconfigurator_silicon_sample.csv")
+    ids = df["source"].str.replace("aiconfigurator_silicon_sample.csv id=", "", regex=False)
+    llama = df[df["model"].str.contains("Llama-3.1-70B") & (df["engine"] == "vllm") & ids.isin(table)]
+    assert len(llama) > 100 and (llama["kv_dtype"] == "fp8").all()
+    gpt = df[df["model"].str.contains("gpt-oss") & (df["engine"] == "trtllm") & (df["accelerator"] == "h200_sxm")
+             & ids.isin(table)]
+    assert len(gpt) > 50 and (gpt["kv_dtype"] == "bf16").all()
+    gen = _load_generator_kv()
+    assert gen.kv_of("vllm serve m --kv-cache-dtype fp8_e4m3 --tp 8", "vllm") == "fp8"
+    assert gen.kv_of("kv_cache_config:\n  enable_block_reuse: false\n  dtype: fp8\n", "trtllm") == "fp8"
+    assert gen.kv_of("trtllm-serve m --tp_size 8", "trtllm") == "auto"
+
+
+def _load_generator_kv():
+    spec = importlib.util.spec_from_file_location("gen_kv", ROOT / "scripts" / "gen_silicon_kv_dtype.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from planner.calib.silicon_layout import repair
+from planner.calib.silicon_layout import kv_dtypes, repair
 from planner.errors import PlannerError
 
 COLUMNS = ("model", "accelerator", "count", "tp", "pp", "ep", "dp_attn", "precision", "kv_dtype", "engine", "isl",
@@ -171,6 +171,8 @@ def from_aiconfigurator_silicon(path: str | Path) -> pd.DataFrame:
     s = s[s["moe_tp_size"].fillna(s["gpus"]).replace(0, 1) * s["moe_ep_size"].fillna(1).replace(0, 1) == s["gpus"]]
     prec = s["precision"].map(_precision)
     kv = np.where(prec.isin(["fp8", "fp4"]) & (s["backend"] == "trtllm"), "fp8", "bf16")
+    stated = s["id"].astype(str).map(kv_dtypes())  # the InferenceX launch scripts' KV dtype
+    kv = np.where(stated.notna(), stated, kv)
     return pd.DataFrame({
         "model": s["model_path"], "accelerator": s["system"], "count": s["gpus"] * s["pp_size"].fillna(1),
         "tp": s["gpus"], "pp": s["pp_size"].fillna(1), "ep": s["ep"],

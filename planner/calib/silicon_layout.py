@@ -26,6 +26,13 @@ output lengths are drawn uniformly from the integers ⌊0.8·L⌋..L and the mea
 rows carry the mean. aiconfigurator's own gap-analysis runs (``aic-auto-gap-analysis``) state no
 such spread and keep their lengths.
 
+Nor do the rows state their KV-cache dtype, which their launch scripts set:
+``planner/data/silicon_kv_dtype.csv`` (``scripts/gen_silicon_kv_dtype.py``) holds, for each InferenceX
+row, the dtype of the InferenceX script of its model, precision, GPU and framework at its measurement
+date. vLLM's Llama-3.1-70B runs and SGLang's DeepSeek-R1 runs on B200, for instance, set an FP8 KV
+cache (``--kv-cache-dtype fp8`` / ``fp8_e4m3``) that a 16-bit default would double, and TensorRT-LLM's
+gpt-oss runs on H200 set none (16-bit, where an FP8 rule for quantised weights would halve it).
+
 Nor do the rows state speculative decoding. ``planner/data/silicon_speculative.csv``
 (``scripts/gen_silicon_speculative.py``) lists the InferenceX rows whose image, date and point belong
 only to speculative (MTP) sweep configs: TensorRT-LLM 1.2.0rc6.post3 was the image of
@@ -138,6 +145,17 @@ DUPLICATE_KEY = ("backend", "system", "precision", "isl", "osl", "clients", "gpu
 """One measurement: TTFT and TPOT equal to every printed digit at the same engine, system, precision,
 lengths, clients and GPUs (the exports relabel the model, DeepSeek-R1 as DeepSeek-V3, and the version,
 ``nightly-dev`` for ``nightly-dev-20260216-d3bae71e``, so neither is part of the key)."""
+@lru_cache(maxsize=1)
+def kv_dtypes() -> dict[str, str]:
+    """KV-cache dtype (fp8, or bf16 where the script leaves it to the engine) by silicon row id."""
+    path = Path(__file__).resolve().parents[1] / "data" / "silicon_kv_dtype.csv"
+    if not path.is_file():
+        raise PlannerError(f"{path}: the KV-dtype table is missing")
+    t = pd.read_csv(path, comment="#")
+    return {str(i): ("fp8" if str(k).startswith("fp8") else "bf16")
+            for i, k in zip(t["id"], t["kv_dtype"], strict=True)}
+
+
 INFERENCEX_RANGE_RATIO = 0.8
 INFERENCEX_LENGTHS = (1024.0, 8192.0)
 
