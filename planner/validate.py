@@ -421,9 +421,10 @@ def validate_frame(df: pd.DataFrame, profile: Profile | None = None, hw: Hardwar
 
 def read_measured_any(path: Path | str, software: bool = True) -> pd.DataFrame:
     """Our measured schema, a published format recognised by its header (MLPerf, aiconfigurator), or a
-    ``vllm bench serve`` result JSON (``.json``). ``software``: an MLPerf extract's rows get their round's
-    software speed (``planner.calib.software``), which is relative to the shipped profiles, so only where
-    those predict: not with another profile, and not for ``calibrate``, which fits the user's own."""
+    ``vllm bench serve`` result JSON (``.json``). aiconfigurator silicon rows attributed to speculative
+    runs, and repeats of one measurement, are left out (``planner.calib.silicon_layout``). ``software``:
+    an MLPerf extract's rows get their round's software speed (``planner.calib.software``), which is
+    relative to the shipped profiles, so only where those predict: not with another profile, and not for ``calibrate``, which fits the user's own."""
     from planner.calib.measured import from_aiconfigurator_silicon, from_mlperf, from_vllm_bench, read_measured
 
     if str(path).lower().endswith(".json"):
@@ -432,8 +433,10 @@ def read_measured_any(path: Path | str, software: bool = True) -> pd.DataFrame:
         head = pd.read_csv(path, nrows=0).columns
     except Exception:  # noqa: BLE001 - read_measured gives the one-line reason
         return read_measured(path)
-    if "silicon_tpot_ms" in head:
-        return from_aiconfigurator_silicon(path)
+    if "silicon_tpot_ms" in head:  # speculative runs and repeated exports are not scored or fitted
+        rows = from_aiconfigurator_silicon(path)
+        keep = ~(rows.pop("spec_unstated") | rows.pop("duplicate"))
+        return rows[keep].reset_index(drop=True)
     if "tokens_per_s_per_accel" in head:  # each round's rows at its fitted software speed
         from planner.calib.software import with_software_speed
 

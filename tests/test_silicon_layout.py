@@ -184,3 +184,30 @@ def _load_generator_kv():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def test_validate_on_a_silicon_file_leaves_out_speculative_runs_and_repeats(calibration_dir, tmp_path):
+    """planner validate (the console script) on an aiconfigurator silicon extract scores a measurement
+    once and no MTP run: a file of one plain row, its exported repeat and one MTP row scores one row."""
+    import json
+    import subprocess
+    import sys
+
+    raw = pd.read_csv(calibration_dir / "aiconfigurator_silicon_sample.csv")
+    s = repair(raw[raw["mode"] == "agg"])
+    dup = s[s["duplicate"] & s["model_path"].str.contains("gpt-oss-120b")].iloc[0]
+    same = ((s[["backend", "system", "precision"]] == dup[["backend", "system", "precision"]]).all(axis=1)
+            & np.isclose(s["silicon_tpot_ms"], dup["silicon_tpot_ms"], rtol=1e-9)
+            & np.isclose(s["silicon_ttft_ms"], dup["silicon_ttft_ms"], rtol=1e-9))
+    first = s[~s["duplicate"] & same].iloc[0]
+    mtp = raw[raw["id"].isin(speculative_ids()) & (raw["mode"] == "agg")].iloc[0]
+    sample = raw[raw["id"].isin([first["id"], dup["id"], mtp["id"]])]
+    assert len(sample) == 3
+    path = tmp_path / "silicon.csv"
+    sample.to_csv(path, index=False)
+    exe = Path(sys.executable).with_name("planner")
+    proc = subprocess.run([str(exe), "validate", str(path), "--json", "--quiet"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)["rows"]
+    assert {r["source"] for r in rows} == {f"aiconfigurator_silicon_sample.csv id={first['id']}"}
