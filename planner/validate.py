@@ -424,7 +424,8 @@ def read_measured_any(path: Path | str, software: bool = True) -> pd.DataFrame:
     ``vllm bench serve`` result JSON (``.json``). aiconfigurator silicon rows attributed to speculative
     runs, and repeats of one measurement, are left out (``planner.calib.silicon_layout``). ``software``:
     an MLPerf extract's rows get their round's software speed (``planner.calib.software``), which is
-    relative to the shipped profiles, so only where those predict: not with another profile, and not for ``calibrate``, which fits the user's own."""
+    relative to the shipped profiles, so only where those predict: not with another profile, and not
+    for ``calibrate``, which fits the user's own."""
     from planner.calib.measured import from_aiconfigurator_silicon, from_mlperf, from_vllm_bench, read_measured
 
     if str(path).lower().endswith(".json"):
