@@ -509,6 +509,12 @@ conservative (Kingman's approximation with whole-prompt service) and grows faste
   kernel table covers. aiconfigurator's own vLLM 0.12 gap-analysis runs (Llama-3.1-8B on H200,
   Qwen3-32B on H100) are measured at half the predicted TPOT at 1,000-8,000-token prompts with
   100-2,000-token answers, below what the same engine's InferenceX runs show; they are 7 rows.
+- gpt-oss-120b at 4-32 clients is predicted 10-40% slow on B200 with vLLM and TensorRT-LLM alike.
+  Its decode step there is mostly fixed per-kernel cost (36 thin layers: norms, router, permute,
+  each a few microseconds at the fitted `kernel_overhead_s`), so the engines run fewer or cheaper
+  small kernels for it than the per-layer kernel count the model takes from the DeepSeek and MiniMax
+  rows that dominate the fit. The model also treats every weight of an FP4 checkpoint as FP4, while
+  gpt-oss keeps attention, router and embeddings in BF16 (`modules_to_not_convert`).
 - Families without kernel tables need at least 5 evaluable training rows (all engines) for their
   HBM/GEMM efficiencies: AMD CDNA4 has none (its MI355X MLPerf runs are Open-division), Ada 3 and
   Xe2 1, so CDNA4, Ada, Xe2 and the families without any measurement (Gaudi) use conservative
